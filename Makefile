@@ -1,0 +1,48 @@
+# Two set-up commands: `make demo` (the main job on the built-in default model) and `make test`.
+# `make setup` builds .venv from scratch. On a machine without an NVIDIA GPU it installs the CPU
+# build of torch first, so no extra ever drags in the multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION ?= 2.13.0
+# Extra pip arguments for torch, e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+
+ifeq ($(HAS_GPU),1)
+TORCH_SPEC := torch==$(TORCH_VERSION)
+else
+TORCH_SPEC := torch==$(TORCH_VERSION)+cpu
+endif
+
+.PHONY: setup test test-all demo lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade --quiet pip
+	$(PIP) install --quiet "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PIP) install --quiet -e ".[cpu,dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"
+
+demo: setup
+	$(PY) -m dcpt_sdk.demo
+
+lint: setup
+	$(VENV)/bin/ruff check dcpt_sdk export train runtimes tests benchmarks
+	$(VENV)/bin/mypy dcpt_sdk
+
+bench: setup
+	$(PY) -m pytest benchmarks -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

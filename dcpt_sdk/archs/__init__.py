@@ -1,0 +1,52 @@
+"""Architecture registry: one entry per network, tried in a declared detection order.
+
+Order matters: PromptIR holds every Restormer key, so it is tried before both Restormers, and the
+DCPT Restormer variant (".body." levels) before the official layout.
+"""
+
+from __future__ import annotations
+
+from dcpt_sdk.archs.base import Architecture, RestorationNetwork, StateDict
+from dcpt_sdk.archs.classifier import ARCH as _CLASSIFIER
+from dcpt_sdk.archs.classifier import LIGHT_ARCH as _LIGHT_CLASSIFIER
+from dcpt_sdk.archs.nafnet import ARCH as _NAFNET
+from dcpt_sdk.archs.promptir import ARCH as _PROMPTIR
+from dcpt_sdk.archs.restormer import ARCH as _RESTORMER
+from dcpt_sdk.archs.restormer import DCPT_ARCH as _RESTORMER_DCPT
+from dcpt_sdk.errors import UnsupportedOptionError
+
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "RestorationNetwork",
+    "StateDict",
+    "get_architecture",
+    "detect_architecture",
+]
+
+# Detection order (see module docstring).
+ARCHITECTURES: tuple[Architecture, ...] = (
+    _PROMPTIR,
+    _RESTORMER_DCPT,
+    _RESTORMER,
+    _NAFNET,
+    _CLASSIFIER,
+    _LIGHT_CLASSIFIER,
+)
+
+
+def get_architecture(name: str) -> Architecture:
+    for arch in ARCHITECTURES:
+        if arch.name == name:
+            return arch
+    valid = ", ".join(a.name for a in ARCHITECTURES)
+    raise UnsupportedOptionError(f"unknown architecture '{name}'; valid: {valid}")
+
+
+def detect_architecture(state_dict: StateDict) -> tuple[Architecture, dict] | None:
+    """The first architecture (in detection order) whose detector accepts these keys."""
+    for arch in ARCHITECTURES:
+        hparams = arch.detect(state_dict)
+        if hparams is not None:
+            return arch, hparams
+    return None

@@ -1,0 +1,81 @@
+"""What every architecture provides: the network base class and the registry entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+StateDict = Mapping[str, torch.Tensor]
+ArchKind = Literal["restorer", "classifier"]
+
+
+class RestorationNetwork(nn.Module):
+    """Base class of the restorers (NAFNet, Restormer, PromptIR).
+
+    Subclasses implement ``forward(x) -> restored image`` and ``forward_features(x) -> list[Tensor]``:
+    the decoder feature maps the DCPT classifier reads, highest resolution first. Inputs are
+    N x C x H x W with H and W multiples of the architecture's pad multiple (Restorer pads).
+
+    A trained DCPT model carries its degradation classifier as the ``classifier`` submodule, so one
+    state dict (keys "classifier.*") holds both; it is None for a plain restorer.
+    """
+
+    classifier: nn.Module | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = None
+
+    @property
+    def feature_channels(self) -> tuple[int, ...]:
+        """Channel count of each forward_features map, highest resolution first."""
+        raise NotImplementedError
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def attach_classifier(self, classifier: nn.Module | None) -> None:
+        """Carry (or drop, with None) a DCPT degradation classifier in this module."""
+        self.classifier = classifier
+
+    def classify_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Degradation logits (N x classes) of the attached classifier on this network's features."""
+        if self.classifier is None:
+            raise RuntimeError("this network carries no degradation classifier")
+        return self.classifier(self.forward_features(x))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registry entry: how to build, recognise and describe one architecture.
+
+    Attributes:
+        name: registered name, used in ModelSpec.arch and create_model().
+        kind: "restorer" or "classifier".
+        build: constructor taking the hyper-parameters as keywords.
+        defaults: hyper-parameters of the official/paper configuration.
+        tiny: hyper-parameters of a tiny variant for fast tests.
+        detect: reads hyper-parameters from a (normalised) state dict, or returns None when the
+            keys do not belong to this architecture. Must check must-have AND must-not-have keys.
+        pad_multiple: H and W must be multiples of this (depends on the hyper-parameters).
+        ignored_key_prefixes: checkpoint keys accepted and dropped on load (official weights
+            that the forward pass never uses, e.g. PromptIR's "chnl_reduce").
+        license: licence of the architecture's reference code.
+    """
+
+    name: str
+    kind: ArchKind
+    build: Callable[..., nn.Module]
+    defaults: Mapping[str, Any]
+    tiny: Mapping[str, Any]
+    detect: Callable[[StateDict], dict[str, Any] | None]
+    pad_multiple: Callable[[Mapping[str, Any]], int]
+    ignored_key_prefixes: tuple[str, ...] = ()
+    license: str = "unknown"
+    reference: str = ""
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
