@@ -1,0 +1,90 @@
+"""The torch backend: eager PyTorch on CPU or CUDA, in fp32, fp16 (CUDA) or bf16.
+
+Reduced precisions run under ``torch.autocast`` with fp32 weights: autocast keeps reductions,
+``pow``, normalisations and softmax in fp32, which is what keeps NAFNet's LayerNorm and
+Restormer's normalised attention from overflowing in fp16.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dcpt_sdk.errors import UnsupportedOptionError
+from dcpt_sdk.formats import Precision
+from dcpt_sdk.spec import ModelSpec
+from dcpt_sdk.runtimes.base import Runtime
+
+_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> str:
+    """ "auto" -> "cuda" when torch sees a GPU, else "cpu"; other names are checked."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UnsupportedOptionError(
+            f"device '{device}' was asked for but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch"
+        )
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UnsupportedOptionError(f"unknown torch device '{device}'; valid: auto, cpu, cuda[:N]")
+    return device
+
+
+class TorchRuntime(Runtime):
+    """Runs a dcpt network (a RestorationNetwork with .spec) in eager PyTorch."""
+
+    backend = "torch"
+    thread_safe = True  # inference_mode forward passes share no mutable state
+
+    def __init__(self, model: nn.Module, device: str = "auto", precision: Precision = "fp32") -> None:
+        spec = getattr(model, "spec", None)
+        if not isinstance(spec, ModelSpec):
+            raise UnsupportedOptionError(
+                "the torch module has no .spec (ModelSpec); build it with dcpt_sdk.create_model "
+                "or load it with dcpt_sdk.load_model"
+            )
+        device = resolve_device(device)
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise UnsupportedOptionError(
+                f"the torch backend runs fp32, fp16 or bf16, not '{precision}'; "
+                "for int8 export to OpenVINO or ONNX (dcpt-export --precision int8)"
+            )
+        if precision == "fp16" and device == "cpu":
+            raise UnsupportedOptionError(
+                "fp16 on the CPU is emulated and slow in torch; use precision='bf16' (fast on "
+                "CPUs with AMX/AVX-512-BF16) or 'fp32'"
+            )
+        super().__init__(spec, device, precision)
+        self.model = model.to(device).eval()
+        self.batch_gain = device != "cpu"
+
+    @property
+    def has_classifier(self) -> bool:
+        return getattr(self.model, "classifier", None) is not None and bool(
+            self.spec.degradation_classes
+        )
+
+    def _run(self, fn, batch: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        x = batch.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            if self.precision == "fp32":
+                return fn(x).float()
+            with torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[self.precision]):
+                return fn(x).float()
+
+    def _infer_impl(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._run(self.model, batch)
+
+    def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._run(self.model.classify_logits, batch)
+
+    def close(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+def is_available() -> bool:
+    return True
