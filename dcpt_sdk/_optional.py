@@ -29,8 +29,7 @@ def require(module: str, purpose: str = "") -> ModuleType:
         extra = _EXTRA_OF_MODULE.get(module.split(".")[0], "cpu")
         why = f" (needed for {purpose})" if purpose else ""
         raise MissingDependencyError(
-            f"the Python package '{module}' is not installed{why}: "
-            f"pip install 'dcpt-sdk[{extra}]'"
+            f"the Python package '{module}' is not installed{why}: pip install 'dcpt-sdk[{extra}]'"
         ) from exc
 
 

@@ -18,7 +18,13 @@ from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.formats import FormatName, Precision, get_format
 from dcpt_sdk.spec import ModelSpec
 
-__all__ = ["ARTIFACT_FILE", "ArtifactInfo", "is_artifact_dir", "read_artifact", "write_artifact_info"]
+__all__ = [
+    "ARTIFACT_FILE",
+    "ArtifactInfo",
+    "is_artifact_dir",
+    "read_artifact",
+    "write_artifact_info",
+]
 
 ARTIFACT_FILE = "dcpt.json"
 ARTIFACT_VERSION = 1

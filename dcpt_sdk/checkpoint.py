@@ -71,14 +71,20 @@ def _read_pickle(path: Path) -> Any:
             f"arbitrary code (torch.load weights_only=True refused it: {str(exc).splitlines()[0]}). "
             "Re-save only the state dict: torch.save(model.state_dict(), 'weights.pth')"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ModelLoadError(f"'{path}' is not a readable PyTorch checkpoint: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise ModelLoadError(
+            f"'{path}' is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     """Descend through BasicSR/Lightning-style wrappers to the flat name -> tensor mapping."""
     for _ in range(4):  # wrappers nest at most a few levels deep
-        if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if (
+            isinstance(obj, Mapping)
+            and obj
+            and all(isinstance(v, torch.Tensor) for v in obj.values())
+        ):
             return {str(k): v for k, v in obj.items()}
         if not isinstance(obj, Mapping):
             break
@@ -106,7 +112,9 @@ def normalize_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, to
     return {_REFERENCE_NAFNET_DECODER.sub(r"decoders.\1.", key): v for key, v in result.items()}
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], ModelSpec | None]:
+def read_state_dict(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, torch.Tensor], ModelSpec | None]:
     """The normalised state dict of a checkpoint file, and its ModelSpec when the file carries one."""
     file = Path(path)
     if not file.is_file():
@@ -129,12 +137,16 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
 def _split_classifier(state_dict: dict[str, torch.Tensor]) -> tuple[dict, dict]:
     restorer = {k: v for k, v in state_dict.items() if not k.startswith(CLASSIFIER_PREFIX)}
     classifier = {
-        k[len(CLASSIFIER_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(CLASSIFIER_PREFIX)
+        k[len(CLASSIFIER_PREFIX) :]: v
+        for k, v in state_dict.items()
+        if k.startswith(CLASSIFIER_PREFIX)
     }
     return restorer, classifier
 
 
-def _drop_ignored(arch: Architecture, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _drop_ignored(
+    arch: Architecture, state_dict: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     prefixes = tuple(arch.ignored_key_prefixes)
     if not prefixes:
         return state_dict
@@ -152,10 +164,16 @@ def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what:
         if own[k].shape != state_dict[k].shape
     )
     problems = []
-    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mis_shaped)):
+    for label, keys in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrong shape", mis_shaped),
+    ):
         if keys:
             shown = ", ".join(keys[:_MAX_KEYS_LISTED])
-            more = f" (+{len(keys) - _MAX_KEYS_LISTED} more)" if len(keys) > _MAX_KEYS_LISTED else ""
+            more = (
+                f" (+{len(keys) - _MAX_KEYS_LISTED} more)" if len(keys) > _MAX_KEYS_LISTED else ""
+            )
             problems.append(f"{label} keys: {shown}{more}")
     if problems:
         raise ModelLoadError(f"the weights do not fit {what}: " + "; ".join(problems))
@@ -179,7 +197,9 @@ def _build_classifier(
     if spec is None:
         arch, hparams = _detect(state_dict, path)
         if arch.kind != "classifier":
-            raise ModelLoadError(f"'{path}': the 'classifier.' keys are a {arch.name}, not a classifier")
+            raise ModelLoadError(
+                f"'{path}': the 'classifier.' keys are a {arch.name}, not a classifier"
+            )
         spec = ClassifierSpec(arch.name, hparams)
     arch = get_architecture(spec.arch)
     classifier = arch.build(**_as_kwargs(spec.hparams))

@@ -67,7 +67,9 @@ def _resolve(name: str) -> tuple[Architecture, dict[str, Any], str]:
         if arch.name == name:
             return arch, dict(arch.defaults), ""
     valid = ", ".join([*list_models(), *(a.name for a in ARCHITECTURES)])
-    raise UnsupportedOptionError(f"unknown model '{name}'; valid presets and architectures: {valid}")
+    raise UnsupportedOptionError(
+        f"unknown model '{name}'; valid presets and architectures: {valid}"
+    )
 
 
 def spec_for(arch: Architecture, hparams: Mapping[str, Any], name: str = "") -> ModelSpec:

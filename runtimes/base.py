@@ -62,7 +62,7 @@ class Runtime(ABC):
         self._check_input(batch)
         return self._classify_impl(batch).to(device="cpu", dtype=torch.float32)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release backend resources (sessions, engines, GPU memory)."""
 
     def _check_input(self, batch: torch.Tensor) -> None:

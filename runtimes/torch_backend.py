@@ -8,12 +8,12 @@ Restormer's normalised attention from overflowing in fp16.
 from __future__ import annotations
 
 import torch
+from dcpt_sdk.runtimes.base import Runtime
 from torch import nn
 
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.formats import Precision
 from dcpt_sdk.spec import ModelSpec
-from dcpt_sdk.runtimes.base import Runtime
 
 _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -38,7 +38,9 @@ class TorchRuntime(Runtime):
     backend = "torch"
     thread_safe = True  # inference_mode forward passes share no mutable state
 
-    def __init__(self, model: nn.Module, device: str = "auto", precision: Precision = "fp32") -> None:
+    def __init__(
+        self, model: nn.Module, device: str = "auto", precision: Precision = "fp32"
+    ) -> None:
         spec = getattr(model, "spec", None)
         if not isinstance(spec, ModelSpec):
             raise UnsupportedOptionError(

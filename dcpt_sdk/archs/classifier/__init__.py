@@ -1,0 +1,106 @@
+"""Degradation-classifier glue: two registry entries and their detectors.
+
+``ARCH`` ("dcpt-classifier") is the reference DCPT head, loadable from the reference checkpoints;
+``LIGHT_ARCH`` ("dcpt-classifier-light") is our small head. Both take the restorer's
+forward_features output and return logits; pad_multiple is 1 because they never see an image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dcpt_sdk.archs._detect import count_indexed, has_all, has_any_prefix
+from dcpt_sdk.archs.base import Architecture, StateDict
+from dcpt_sdk.archs.classifier.network import DegradationClassifier, LightDegradationClassifier
+
+__all__ = [
+    "ARCH",
+    "LIGHT_ARCH",
+    "DegradationClassifier",
+    "LightDegradationClassifier",
+    "detect",
+    "detect_light",
+]
+
+# Restorer keys: a restorer state dict (with or without an attached classifier) is never a head.
+_RESTORER_PREFIXES = ("intro.", "patch_embed.", "encoder_level1.", "classifier.")
+
+
+def detect(state_dict: StateDict) -> dict[str, Any] | None:
+    """Reference-head hyper-parameters from key indices and shapes, or None if not this head."""
+    required = ("mixing_weights", "bottleneck_layers.0.0.conv1.weight", "fc.weight")
+    if not has_all(state_dict, *required):
+        return None
+    if has_any_prefix(state_dict, *_RESTORER_PREFIXES, "level_proj.", "head_out."):
+        return None
+    levels = count_indexed(state_dict, "bottleneck_layers.")
+    if tuple(state_dict["mixing_weights"].shape) != (levels,):
+        return None
+    return {
+        "feature_dims": [
+            int(state_dict[f"bottleneck_layers.{i}.0.conv1.weight"].shape[1]) for i in range(levels)
+        ],
+        "num_classes": int(state_dict["fc.weight"].shape[0]),
+        "num_res_blocks": count_indexed(state_dict, "bottleneck_layers.0."),
+    }
+
+
+def detect_light(state_dict: StateDict) -> dict[str, Any] | None:
+    """Light-head hyper-parameters from key indices and shapes, or None if not this head."""
+    required = ("level_proj.0.weight", "head_hidden.weight", "head_out.weight")
+    if not has_all(state_dict, *required):
+        return None
+    if has_any_prefix(state_dict, *_RESTORER_PREFIXES, "mixing_weights", "bottleneck_layers."):
+        return None
+    levels = count_indexed(state_dict, "level_proj.")
+    projections = [state_dict[f"level_proj.{i}.weight"] for i in range(levels)]
+    return {
+        "feature_dims": [int(w.shape[1]) for w in projections],
+        "num_classes": int(state_dict["head_out.weight"].shape[0]),
+        "proj_dim": int(projections[0].shape[0]),
+        "hidden_dim": int(state_dict["head_hidden.weight"].shape[0]),
+    }
+
+
+def _no_padding(hparams: Mapping[str, Any]) -> int:
+    return 1
+
+
+ARCH = Architecture(
+    name="dcpt-classifier",
+    kind="classifier",
+    build=DegradationClassifier,
+    defaults={"feature_dims": [64, 128, 256, 512], "num_classes": 5, "num_res_blocks": 2},
+    tiny={"feature_dims": [8, 16], "num_classes": 5, "num_res_blocks": 1},
+    detect=detect,
+    pad_multiple=_no_padding,
+    # The reference repository (MILab-PKU/dcpt) ships no licence file.
+    license="unknown",
+    reference="https://arxiv.org/abs/2501.15510",
+    description=(
+        "Reference DCPT degradation classifier (bottleneck-block feature aggregator); "
+        "49.3M parameters on NAFNet-w64 features, 7.4M on Restormer, 9.7M on PromptIR."
+    ),
+)
+
+LIGHT_ARCH = Architecture(
+    name="dcpt-classifier-light",
+    kind="classifier",
+    build=LightDegradationClassifier,
+    defaults={
+        "feature_dims": [64, 128, 256, 512],
+        "num_classes": 5,
+        "proj_dim": 64,
+        "hidden_dim": 256,
+    },
+    tiny={"feature_dims": [8, 16], "num_classes": 5, "proj_dim": 8, "hidden_dim": 16},
+    detect=detect_light,
+    pad_multiple=_no_padding,
+    license="Apache-2.0",
+    reference="https://arxiv.org/abs/2501.15510",
+    description=(
+        "Small degradation head of dcpt-sdk: per-level 1x1 projection, global average and max "
+        "pooling, MLP; about 0.2M parameters on NAFNet-w64 features."
+    ),
+)

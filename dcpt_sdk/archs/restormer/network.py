@@ -1,0 +1,451 @@
+"""Restormer (Zamir et al., CVPR 2022, arXiv 2111.09881) and the variant DCPT trained.
+
+Written from the paper and the public parameter layout of swz30/Restormer
+(basicsr/models/archs/restormer_arch.py), so that official checkpoints load strictly.
+
+Two layouts share this code:
+
+- ``Restormer``: the official layout (``encoder_level1.0.*``), WithBias LayerNorm by default and a
+  softmax over the channel-attention map.
+- ``DcptRestormer``: the layout of the DCPT reference checkpoints. Every level is wrapped in a
+  ``.body`` (``encoder_level1.body.0.*``), LayerNorm is bias-free and the attention map goes
+  through a ReLU instead of a softmax. Its weights do not load into the official layout, nor
+  the reverse.
+
+The building blocks (channel LayerNorm, MDTA attention, GDFN feed-forward, pixel-(un)shuffle
+resamplers) are public here because PromptIR is built from the same blocks.
+
+Every reshape reads its sizes from the tensor (or uses -1), never from constants, so a traced ONNX
+graph keeps H and W dynamic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dcpt_sdk.archs.base import RestorationNetwork
+from dcpt_sdk.errors import UnsupportedOptionError
+
+__all__ = [
+    "LayerNormType",
+    "AttentionActivation",
+    "LayerNorm",
+    "ChannelAttention",
+    "GatedFeedForward",
+    "TransformerBlock",
+    "Downsample",
+    "Upsample",
+    "OverlapPatchEmbed",
+    "TransformerUNet",
+    "Restormer",
+    "DcptRestormer",
+]
+
+LayerNormType = Literal["WithBias", "BiasFree"]
+AttentionActivation = Literal["softmax", "relu"]
+
+_LAYERNORM_TYPES: tuple[str, ...] = ("WithBias", "BiasFree")
+_EPS = 1e-5
+
+
+class _ChannelNormBody(nn.Module):
+    """Normalises over the channel axis of an N x C x H x W map.
+
+    The reference implementation moves channels last and normalises the last axis; doing it on
+    axis 1 is the same arithmetic without the two layout changes. The bias-free form divides the
+    *uncentred* input by the standard deviation, as the reference does (it is not RMSNorm).
+    """
+
+    def __init__(self, channels: int, with_bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        weight = self.weight[:, None, None]
+        if self.bias is None:
+            return x * torch.rsqrt(var + _EPS) * weight
+        return (x - mean) * torch.rsqrt(var + _EPS) * weight + self.bias[:, None, None]
+
+
+class LayerNorm(nn.Module):
+    """Channel LayerNorm; the ``body`` child gives the reference names (``norm1.body.weight``)."""
+
+    def __init__(self, channels: int, layernorm_type: LayerNormType) -> None:
+        super().__init__()
+        self.body = _ChannelNormBody(channels, with_bias=layernorm_type == "WithBias")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class ChannelAttention(nn.Module):
+    """Multi-Dconv head transposed attention (MDTA): attention across channels, not pixels.
+
+    q and k are L2-normalised over the H*W axis, so the C x C map is a cosine similarity scaled by a
+    learned per-head temperature; cost grows linearly with the image area. ``activation`` is the
+    official softmax or the ReLU of the DCPT variant.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, bias: bool, activation: AttentionActivation = "softmax"
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.activation = activation
+        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
+        self.qkv = nn.Conv2d(dim, dim * 3, kernel_size=1, bias=bias)
+        self.qkv_dwconv = nn.Conv2d(
+            dim * 3, dim * 3, kernel_size=3, padding=1, groups=dim * 3, bias=bias
+        )
+        self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=bias)
+
+    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        # N x (heads*c) x H x W -> N x heads x c x (H*W); sizes come from the tensor (dynamic H/W).
+        return t.reshape(t.shape[0], self.num_heads, -1, t.shape[2] * t.shape[3])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
+        q = F.normalize(self._split_heads(q), dim=-1)
+        k = F.normalize(self._split_heads(k), dim=-1)
+        attn = (q @ k.transpose(-2, -1)) * self.temperature
+        attn = attn.softmax(dim=-1) if self.activation == "softmax" else F.relu(attn)
+        out = attn @ self._split_heads(v)
+        return self.project_out(out.reshape(x.shape))
+
+
+class GatedFeedForward(nn.Module):
+    """Gated-Dconv feed-forward network (GDFN): GELU(branch 1) * branch 2 after a depthwise conv."""
+
+    def __init__(self, dim: int, ffn_expansion_factor: float, bias: bool) -> None:
+        super().__init__()
+        hidden = int(dim * ffn_expansion_factor)  # the reference truncates; detection relies on it
+        self.project_in = nn.Conv2d(dim, hidden * 2, kernel_size=1, bias=bias)
+        self.dwconv = nn.Conv2d(
+            hidden * 2, hidden * 2, kernel_size=3, padding=1, groups=hidden * 2, bias=bias
+        )
+        self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        return self.project_out(F.gelu(gate) * value)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm residual block: x + attn(norm1(x)), then + ffn(norm2(x))."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        ffn_expansion_factor: float,
+        bias: bool,
+        layernorm_type: LayerNormType,
+        activation: AttentionActivation = "softmax",
+    ) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm(dim, layernorm_type)
+        self.attn = ChannelAttention(dim, num_heads, bias, activation)
+        self.norm2 = LayerNorm(dim, layernorm_type)
+        self.ffn = GatedFeedForward(dim, ffn_expansion_factor, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
+
+
+class _WrappedLevel(nn.Module):
+    """A level stored as ``<level>.body.<i>`` (the DCPT checkpoints' naming)."""
+
+    def __init__(self, blocks: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class Downsample(nn.Module):
+    """Halve H and W, double channels: 3x3 conv to C/2, then pixel-unshuffle (x4 channels)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1, bias=False),
+            nn.PixelUnshuffle(2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class Upsample(nn.Module):
+    """Double H and W, halve channels: 3x3 conv to 2C, then pixel-shuffle (/4 channels)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels * 2, kernel_size=3, padding=1, bias=False),
+            nn.PixelShuffle(2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class OverlapPatchEmbed(nn.Module):
+    """3x3 conv embedding; bias-free whatever ``bias`` says, as in the reference."""
+
+    def __init__(self, in_channels: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, dim, kernel_size=3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+def _check_hparams(
+    inp_channels: int,
+    out_channels: int,
+    dim: int,
+    num_blocks: Sequence[int],
+    num_refinement_blocks: int,
+    heads: Sequence[int],
+    layernorm_type: str,
+) -> None:
+    """Reject hyper-parameters the network cannot be built or run with, with the fix."""
+    if dim < 1 or num_refinement_blocks < 0:
+        raise UnsupportedOptionError(
+            f"dim={dim} must be positive and num_refinement_blocks={num_refinement_blocks} "
+            "at least 0 (paper: dim 48, 4 refinement blocks)"
+        )
+    if len(num_blocks) != 4 or len(heads) != 4 or min(*num_blocks, *heads) < 1:
+        raise UnsupportedOptionError(
+            f"num_blocks={list(num_blocks)} and heads={list(heads)} must each list 4 positive "
+            "integers (encoder levels 1-3 and the latent level), e.g. [4, 6, 6, 8] and [1, 2, 4, 8]"
+        )
+    if layernorm_type not in _LAYERNORM_TYPES:
+        raise UnsupportedOptionError(
+            f"layernorm_type={layernorm_type!r}; valid: {', '.join(_LAYERNORM_TYPES)}"
+        )
+    if inp_channels != out_channels:
+        raise UnsupportedOptionError(
+            f"inp_channels={inp_channels} and out_channels={out_channels} differ, but the output "
+            "is a residual added to the input: use the same channel count for both"
+        )
+
+
+def _check_heads(width: int, heads: int, where: str) -> None:
+    if width % heads:
+        raise UnsupportedOptionError(
+            f"{where} has {width} channels, not divisible by its {heads} attention heads: "
+            "choose heads that divide the level's width"
+        )
+
+
+class TransformerUNet(RestorationNetwork):
+    """What Restormer and PromptIR share: hyper-parameter checks, block factory and the encoder.
+
+    Level i (1-based) runs at 1/2^(i-1) resolution with ``dim * 2^(i-1)`` channels; the latent level
+    runs at 1/8 with ``8 * dim``, hence the pad multiple of 8.
+    """
+
+    #: ``True`` stores levels as ``<level>.body.<i>`` (DCPT checkpoints).
+    wrap_levels: ClassVar[bool] = False
+    #: Normalisation of the channel-attention map.
+    attention_activation: ClassVar[AttentionActivation] = "softmax"
+    pad_multiple: ClassVar[int] = 8
+    patch_embed: OverlapPatchEmbed  # created by the subclass, first (see _add_encoder)
+
+    def __init__(
+        self,
+        inp_channels: int,
+        out_channels: int,
+        dim: int,
+        num_blocks: Sequence[int],
+        num_refinement_blocks: int,
+        heads: Sequence[int],
+        ffn_expansion_factor: float,
+        bias: bool,
+        layernorm_type: LayerNormType,
+    ) -> None:
+        super().__init__()
+        _check_hparams(
+            inp_channels,
+            out_channels,
+            dim,
+            num_blocks,
+            num_refinement_blocks,
+            heads,
+            layernorm_type,
+        )
+        self.dim = dim
+        self.num_blocks = tuple(num_blocks)
+        self.heads = tuple(heads)
+        self.ffn_expansion_factor = ffn_expansion_factor
+        self.bias = bias
+        self.layernorm_type: LayerNormType = layernorm_type
+        self.num_refinement_blocks = num_refinement_blocks
+
+    def _level(self, width: int, num_heads: int, count: int, where: str) -> nn.Module:
+        """``count`` transformer blocks at ``width`` channels, wrapped per this layout."""
+        blocks = [self._block(width, num_heads, where) for _ in range(count)]
+        return _WrappedLevel(blocks) if self.wrap_levels else nn.Sequential(*blocks)
+
+    def _block(self, width: int, num_heads: int, where: str) -> TransformerBlock:
+        _check_heads(width, num_heads, where)
+        return TransformerBlock(
+            width,
+            num_heads,
+            self.ffn_expansion_factor,
+            self.bias,
+            self.layernorm_type,
+            self.attention_activation,
+        )
+
+    def _add_encoder(self) -> None:
+        """Create the encoder levels (creation order = state-dict order of the reference files).
+
+        ``patch_embed`` is created by the subclass first: PromptIR registers its prompts between it
+        and the encoder.
+        """
+        dim, blocks, heads = self.dim, self.num_blocks, self.heads
+        self.encoder_level1 = self._level(dim, heads[0], blocks[0], "encoder_level1")
+        self.down1_2 = Downsample(dim)
+        self.encoder_level2 = self._level(dim * 2, heads[1], blocks[1], "encoder_level2")
+        self.down2_3 = Downsample(dim * 2)
+        self.encoder_level3 = self._level(dim * 4, heads[2], blocks[2], "encoder_level3")
+        self.down3_4 = Downsample(dim * 4)
+        self.latent = self._level(dim * 8, heads[3], blocks[3], "latent")
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(encoder level 1, 2, 3 outputs, latent), highest resolution first."""
+        enc1 = self.encoder_level1(self.patch_embed(x))
+        enc2 = self.encoder_level2(self.down1_2(enc1))
+        enc3 = self.encoder_level3(self.down2_3(enc2))
+        return enc1, enc2, enc3, self.latent(self.down3_4(enc3))
+
+
+class Restormer(TransformerUNet):
+    """Restormer, official layout. Defaults are the paper configuration (26,126,644 parameters).
+
+    Arguments mirror the reference constructor (``LayerNorm_type`` is spelled ``layernorm_type``;
+    the dual-pixel defocus option is not supported).
+
+    ``forward(x)`` returns the restored image (network output + x). ``forward_features(x)`` returns
+    the DCPT taps: the outputs of decoder_level1, decoder_level2, decoder_level3, highest resolution
+    first, with ``2*dim, 2*dim, 4*dim`` channels (96, 96, 192 for dim 48) at 1, 1/2 and 1/4 of the
+    input size. decoder_level1 is tapped before the refinement blocks, as the reference does.
+
+    Example:
+        >>> net = Restormer(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+        ...                 heads=[1, 1, 1, 1])
+        >>> net(torch.rand(1, 3, 32, 32)).shape
+        torch.Size([1, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        inp_channels: int = 3,
+        out_channels: int = 3,
+        dim: int = 48,
+        num_blocks: Sequence[int] = (4, 6, 6, 8),
+        num_refinement_blocks: int = 4,
+        heads: Sequence[int] = (1, 2, 4, 8),
+        ffn_expansion_factor: float = 2.66,
+        bias: bool = False,
+        layernorm_type: LayerNormType = "WithBias",
+    ) -> None:
+        super().__init__(
+            inp_channels,
+            out_channels,
+            dim,
+            num_blocks,
+            num_refinement_blocks,
+            heads,
+            ffn_expansion_factor,
+            bias,
+            layernorm_type,
+        )
+        self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
+        self._add_encoder()
+        self._add_decoder(out_channels)
+
+    def _add_decoder(self, out_channels: int) -> None:
+        dim, blocks, heads = self.dim, self.num_blocks, self.heads
+        self.up4_3 = Upsample(dim * 8)
+        self.reduce_chan_level3 = nn.Conv2d(dim * 8, dim * 4, kernel_size=1, bias=self.bias)
+        self.decoder_level3 = self._level(dim * 4, heads[2], blocks[2], "decoder_level3")
+        self.up3_2 = Upsample(dim * 4)
+        self.reduce_chan_level2 = nn.Conv2d(dim * 4, dim * 2, kernel_size=1, bias=self.bias)
+        self.decoder_level2 = self._level(dim * 2, heads[1], blocks[1], "decoder_level2")
+        # Level 1 keeps the concatenated 2*dim channels (no 1x1 reduction), as in the reference.
+        self.up2_1 = Upsample(dim * 2)
+        self.decoder_level1 = self._level(dim * 2, heads[0], blocks[0], "decoder_level1")
+        self.refinement = self._level(dim * 2, heads[0], self.num_refinement_blocks, "refinement")
+        self.output = nn.Conv2d(dim * 2, out_channels, kernel_size=3, padding=1, bias=self.bias)
+
+    @property
+    def feature_channels(self) -> tuple[int, ...]:
+        return (self.dim * 2, self.dim * 2, self.dim * 4)
+
+    def _decode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Decoder level 1, 2, 3 outputs (highest resolution first)."""
+        enc1, enc2, enc3, latent = self._encode(x)
+        dec3 = self.decoder_level3(
+            self.reduce_chan_level3(torch.cat([self.up4_3(latent), enc3], 1))
+        )
+        dec2 = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(dec3), enc2], 1)))
+        dec1 = self.decoder_level1(torch.cat([self.up2_1(dec2), enc1], 1))
+        return [dec1, dec2, dec3]
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Decoder level 1, 2, 3 outputs, highest resolution first (see the class docstring)."""
+        return self._decode(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restored image: the network predicts a residual added to ``x``."""
+        return self.output(self.refinement(self._decode(x)[0])) + x
+
+
+class DcptRestormer(Restormer):
+    """Restormer as the DCPT reference checkpoints store it (26,111,668 parameters by default).
+
+    Same topology as ``Restormer``; the differences are the ``.body`` level wrapping in parameter
+    names, a ReLU instead of the softmax on the channel-attention map, and a bias-free LayerNorm by
+    default.
+    """
+
+    wrap_levels: ClassVar[bool] = True
+    attention_activation: ClassVar[AttentionActivation] = "relu"
+
+    def __init__(
+        self,
+        inp_channels: int = 3,
+        out_channels: int = 3,
+        dim: int = 48,
+        num_blocks: Sequence[int] = (4, 6, 6, 8),
+        num_refinement_blocks: int = 4,
+        heads: Sequence[int] = (1, 2, 4, 8),
+        ffn_expansion_factor: float = 2.66,
+        bias: bool = False,
+        layernorm_type: LayerNormType = "BiasFree",
+    ) -> None:
+        super().__init__(
+            inp_channels,
+            out_channels,
+            dim,
+            num_blocks,
+            num_refinement_blocks,
+            heads,
+            ffn_expansion_factor,
+            bias,
+            layernorm_type,
+        )

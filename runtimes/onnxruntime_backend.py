@@ -1,0 +1,136 @@
+"""The ONNX Runtime backend: runs model.onnx (fp32, fp16 or Q/DQ int8) on CPU, CUDA or TensorRT EP.
+
+onnxruntime-gpu lists the CUDA and TensorRT providers in ``get_available_providers()`` even where
+their libraries cannot load; a session then logs an error and silently runs on the CPU. So the
+providers a session really got (``session.get_providers()``) are checked after creating it, and a
+device that was asked for explicitly but did not load is an error, not a silent fallback.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from dcpt_sdk.runtimes.base import Runtime
+
+from dcpt_sdk._optional import is_available as _module_available
+from dcpt_sdk._optional import require
+from dcpt_sdk.artifact import ArtifactInfo
+from dcpt_sdk.errors import BackendError, UnsupportedOptionError
+
+__all__ = ["OnnxRuntimeRuntime", "is_available", "load_artifact", "providers_for"]
+
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+_TENSORRT = "TensorrtExecutionProvider"
+
+
+def is_available() -> bool:
+    return _module_available("onnxruntime")
+
+
+def _device_id(device: str) -> int:
+    _, _, index = device.partition(":")
+    if index and not index.isdigit():
+        raise UnsupportedOptionError(f"bad device '{device}'; valid: cpu, cuda[:N], tensorrt[:N]")
+    return int(index or 0)
+
+
+def providers_for(device: str, available: list[str]) -> list[Any]:
+    """Provider list for a device name: "cpu", "cuda[:N]", "tensorrt[:N]" or "auto".
+
+    "auto" takes CUDA when the installed onnxruntime offers it, else the CPU.
+
+    Raises:
+        UnsupportedOptionError: unknown device, or a GPU device with a CPU-only onnxruntime.
+    """
+    name = device.lower()
+    if name == "auto":
+        name = "cuda" if _CUDA in available else "cpu"
+    if name == "cpu":
+        return [_CPU]
+    kind = name.split(":")[0]
+    wanted = {"cuda": _CUDA, "tensorrt": _TENSORRT}.get(kind)
+    if wanted is None:
+        raise UnsupportedOptionError(
+            f"onnxruntime device '{device}' is unknown; valid: auto, cpu, cuda[:N], tensorrt[:N]"
+        )
+    if wanted not in available:
+        raise UnsupportedOptionError(
+            f"onnxruntime device '{device}' needs {wanted}, which this onnxruntime lacks "
+            f"(it has {', '.join(available)}): pip install 'dcpt-sdk[gpu]' (onnxruntime-gpu "
+            "replaces onnxruntime; never keep both)"
+        )
+    options = {"device_id": _device_id(name)}
+    chain: list[Any] = [(wanted, options)]
+    if wanted == _TENSORRT:
+        chain.append((_CUDA, options))
+    return [*chain, _CPU]
+
+
+def _session(path: Path, device: str) -> Any:
+    ort = require("onnxruntime", "the onnxruntime backend")
+    providers = providers_for(device, ort.get_available_providers())
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    first = providers[0] if isinstance(providers[0], str) else providers[0][0]
+    got = session.get_providers()
+    if first not in got:
+        message = (
+            f"onnxruntime could not load {first} for device '{device}' and fell back to "
+            f"{', '.join(got)} (missing CUDA/cuDNN/TensorRT libraries?)"
+        )
+        if device.lower() != "auto":
+            raise BackendError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return session
+
+
+class OnnxRuntimeRuntime(Runtime):
+    """An exported ONNX artifact in an onnxruntime InferenceSession.
+
+    ``InferenceSession.run`` may be called from several threads at once (ONNX Runtime documents
+    sessions as thread-safe), so one session serves every thread.
+    """
+
+    backend = "onnxruntime"
+    thread_safe = True
+
+    def __init__(self, directory: Path, info: ArtifactInfo, device: str = "auto") -> None:
+        self._session = _session(directory / info.model_file, device)
+        providers = self._session.get_providers()
+        resolved = "cpu" if providers[0] == _CPU else device.lower().replace("auto", "cuda")
+        super().__init__(info.spec, resolved, info.precision)
+        self.providers = providers
+        self.batch_gain = providers[0] != _CPU
+        self._classifier = (
+            _session(directory / info.classifier_file, device) if info.classifier_file else None
+        )
+
+    @property
+    def has_classifier(self) -> bool:
+        return self._classifier is not None
+
+    @staticmethod
+    def _run(session: Any, batch: torch.Tensor) -> torch.Tensor:
+        name = session.get_inputs()[0].name
+        array = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(session.run(None, {name: array})[0])
+
+    def _infer_impl(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._run(self._session, batch)
+
+    def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._run(self._classifier, batch)
+
+    def close(self) -> None:
+        self._session = None
+        self._classifier = None
+
+
+def load_artifact(directory: Path, info: ArtifactInfo, device: str = "auto") -> OnnxRuntimeRuntime:
+    """Open an ONNX artifact directory (see runtimes.load_artifact)."""
+    return OnnxRuntimeRuntime(Path(directory), info, device)

@@ -1,0 +1,208 @@
+"""Degradation classifiers: reference layout, forward on NAFNet features, detection, ONNX export."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dcpt_sdk.archs.classifier import ARCH, LIGHT_ARCH, detect, detect_light
+from dcpt_sdk.archs.classifier.network import DegradationClassifier, LightDegradationClassifier
+from dcpt_sdk.archs.nafnet import ARCH as NAFNET_ARCH
+from dcpt_sdk.archs.nafnet.network import NAFNet
+from dcpt_sdk.errors import UnsupportedOptionError
+
+REFERENCE_DIR = Path(__file__).parents[1] / "data" / "reference_state_dicts"
+REFERENCE_HEADS = {
+    "dcpt-classifier-nafnet-5d.txt": ([64, 128, 256, 512], 49_290_505),
+    "dcpt-classifier-restormer-5d.txt": ([96, 96, 192], 7_449_800),
+    "dcpt-classifier-promptir-5d.txt": ([96, 192, 192], 9_691_208),
+}
+
+
+def read_reference(name: str) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
+    """(parameter count from the header, [(name, shape)] in state_dict order) of a layout file."""
+    lines = (REFERENCE_DIR / name).read_text().splitlines()
+    count = int(re.search(r"params=(\d+)", lines[0]).group(1))
+    entries = []
+    for line in lines[1:]:
+        key, shape = line.split("\t")
+        entries.append((key, tuple(int(v) for v in re.findall(r"\d+", shape))))
+    return count, entries
+
+
+def meta_state_dict(entries: list[tuple[str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
+    return {key: torch.empty(shape, device="meta") for key, shape in entries}
+
+
+def randomised(module: nn.Module, seed: int = 0) -> nn.Module:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in module.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+    return module.eval()
+
+
+def tiny_features(batch: int = 2, height: int = 16, width: int = 24) -> list[torch.Tensor]:
+    """Real decoder taps of the tiny NAFNet (channels 8, 16)."""
+    net = randomised(NAFNet(**NAFNET_ARCH.tiny))
+    with torch.no_grad():
+        return net.forward_features(torch.rand(batch, 3, height, width))
+
+
+@pytest.mark.parametrize("layout", sorted(REFERENCE_HEADS))
+def test_reference_head_matches_reference_layout_and_count(layout: str) -> None:
+    dims, expected_count = REFERENCE_HEADS[layout]
+    count, entries = read_reference(layout)
+    with torch.device("meta"):
+        head = DegradationClassifier(dims, num_classes=5)
+    assert sum(p.numel() for p in head.parameters()) == count == expected_count
+    assert [(k, tuple(t.shape)) for k, t in head.state_dict().items()] == entries
+
+
+@pytest.mark.parametrize("layout", sorted(REFERENCE_HEADS))
+def test_reference_layouts_are_detected(layout: str) -> None:
+    _, entries = read_reference(layout)
+    expected = {"feature_dims": REFERENCE_HEADS[layout][0], "num_classes": 5, "num_res_blocks": 2}
+    assert detect(meta_state_dict(entries)) == expected
+    assert detect_light(meta_state_dict(entries)) is None
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        dict(ARCH.tiny),
+        {"feature_dims": [32, 64, 128], "num_classes": 10, "num_res_blocks": 3},
+        {"feature_dims": [180, 180, 180], "num_classes": 12, "num_res_blocks": 1},
+    ],
+)
+def test_detect_recovers_reference_head_variants(hparams: dict) -> None:
+    with torch.device("meta"):
+        head = ARCH.build(**hparams)
+    assert detect(head.state_dict()) == hparams
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        dict(LIGHT_ARCH.tiny),
+        dict(LIGHT_ARCH.defaults),
+        {"feature_dims": [96, 192, 192], "num_classes": 12, "proj_dim": 32, "hidden_dim": 64},
+    ],
+)
+def test_detect_recovers_light_head_variants(hparams: dict) -> None:
+    head = LIGHT_ARCH.build(**hparams)
+    state = head.state_dict()
+    assert detect_light(state) == hparams
+    assert detect(state) is None
+
+
+def test_detectors_reject_restorer_keys() -> None:
+    _, entries = read_reference("dcpt-nafnet-w64-paper.txt")
+    restorer = meta_state_dict(entries)
+    assert detect(restorer) is None
+    assert detect_light(restorer) is None
+    # A restorer carrying its classifier is a restorer, not a head.
+    with_head = {
+        **restorer,
+        **{f"classifier.{k}": v for k, v in DegradationClassifier([8]).state_dict().items()},
+    }
+    assert detect(with_head) is None
+    assert detect({}) is None
+
+
+@pytest.mark.parametrize("arch", [ARCH, LIGHT_ARCH], ids=lambda a: a.name)
+def test_logits_from_tiny_nafnet_features(arch) -> None:
+    head = randomised(arch.build(**arch.tiny))
+    with torch.no_grad():
+        logits = head(tiny_features(batch=2))
+    assert logits.shape == (2, 5)
+    assert torch.isfinite(logits).all()
+    assert arch.pad_multiple(arch.tiny) == 1
+
+
+def reference_forward(head: DegradationClassifier, features: list[torch.Tensor]) -> torch.Tensor:
+    """The reference computation, written out: x = 0, floor max-pool, no cropping."""
+    weights = torch.softmax(head.mixing_weights, dim=0)
+    x: torch.Tensor | int = 0
+    for i, feature in enumerate(features):
+        x = head.bottleneck_layers[i](x + weights[i] * feature)
+        conv = head.downsample_layers[i][0]
+        x = F.relu(F.max_pool2d(conv(x), 2, 2))
+    return head.fc(head.last_stage(x).mean(dim=(2, 3)))
+
+
+def test_reference_head_computes_the_reference_function_on_even_sizes() -> None:
+    head = randomised(DegradationClassifier([8, 16], num_classes=5))
+    features = tiny_features(batch=2, height=16, width=24)
+    with torch.no_grad():
+        torch.testing.assert_close(head(features), reference_forward(head, features))
+
+
+@pytest.mark.parametrize(
+    "sizes", [[(37, 53), (19, 27)], [(37, 53), (18, 26)]], ids=["ceil", "floor"]
+)
+def test_reference_head_accepts_features_rounded_either_way(sizes: list[tuple[int, int]]) -> None:
+    head = randomised(DegradationClassifier([8, 16], num_classes=3))
+    features = [torch.rand(1, c, h, w) for c, (h, w) in zip([8, 16], sizes, strict=True)]
+    with torch.no_grad():
+        assert head(features).shape == (1, 3)
+
+
+def test_light_head_is_genuinely_small() -> None:
+    head = LightDegradationClassifier([64, 128, 256, 512], num_classes=5)
+    assert sum(p.numel() for p in head.parameters()) < 1_000_000
+
+
+def test_wrong_features_and_hparams_raise_clear_errors() -> None:
+    head = DegradationClassifier([8, 16])
+    with pytest.raises(ValueError, match=r"channels \[8, 16\].*got channels \[8\]"):
+        head([torch.zeros(1, 8, 8, 8)])
+    with pytest.raises(UnsupportedOptionError, match="num_res_blocks must be >= 1"):
+        DegradationClassifier([8, 16], num_res_blocks=0)
+    with pytest.raises(UnsupportedOptionError, match="at least one feature level"):
+        LightDegradationClassifier([], num_classes=5)
+
+
+class ImageToLogits(nn.Module):
+    """What the exporter builds: restorer taps followed by the classifier, image in, logits out."""
+
+    def __init__(self, restorer: NAFNet, head: nn.Module) -> None:
+        super().__init__()
+        self.restorer = restorer
+        self.head = head
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.restorer.forward_features(image))
+
+
+@pytest.mark.parametrize("arch", [ARCH, LIGHT_ARCH], ids=lambda a: a.name)
+def test_onnx_export_of_features_to_logits(arch, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = ImageToLogits(
+        randomised(NAFNet(**NAFNET_ARCH.tiny)), randomised(arch.build(**arch.tiny))
+    ).eval()
+    path = tmp_path / "classifier.onnx"
+    torch.onnx.export(
+        model,
+        (torch.rand(1, 3, 32, 32),),
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for height, width in [(40, 56), (72, 24)]:
+        x = torch.rand(2, 3, height, width)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        got = session.run(None, {"image": x.numpy()})[0]
+        assert got.shape == expected.shape == (2, 5)
+        assert abs(got - expected).max() <= 1e-4

@@ -1,0 +1,291 @@
+"""NAFNet: reference layout, DCPT feature taps, local (TLC) pooling, detection, ONNX export."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dcpt_sdk.archs.classifier.network import DegradationClassifier
+from dcpt_sdk.archs.nafnet import ARCH, detect
+from dcpt_sdk.archs.nafnet.network import ChannelStatPool, NAFNet
+from dcpt_sdk.errors import UnsupportedOptionError
+
+REFERENCE_DIR = Path(__file__).parents[1] / "data" / "reference_state_dicts"
+PAPER = dict(ARCH.defaults)
+TINY = dict(ARCH.tiny)
+
+
+def read_reference(name: str) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
+    """(parameter count from the header, [(name, shape)] in state_dict order) of a layout file."""
+    lines = (REFERENCE_DIR / name).read_text().splitlines()
+    count = int(re.search(r"params=(\d+)", lines[0]).group(1))
+    entries = []
+    for line in lines[1:]:
+        key, shape = line.split("\t")
+        entries.append((key, tuple(int(v) for v in re.findall(r"\d+", shape))))
+    return count, entries
+
+
+def map_dcpt_decoders(key: str) -> str:
+    """What the checkpoint loader does: DCPT's "decoder{i}." -> official "decoders.{i}."."""
+    return re.sub(r"^decoder(\d+)\.", r"decoders.\1.", key)
+
+
+def meta_state_dict(entries: list[tuple[str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
+    return {key: torch.empty(shape, device="meta") for key, shape in entries}
+
+
+def randomised(net: NAFNet, seed: int = 0) -> NAFNet:
+    """Random weights everywhere: the official zero beta/gamma would make every block identity."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+    return net.eval()
+
+
+def tiny_net(**changes: object) -> NAFNet:
+    return randomised(NAFNet(**{**TINY, **changes}))
+
+
+def test_paper_config_has_reference_parameter_count() -> None:
+    count, _ = read_reference("dcpt-nafnet-w64-paper.txt")
+    with torch.device("meta"):
+        net = NAFNet(**PAPER)
+    assert sum(p.numel() for p in net.parameters()) == count == 67_888_835
+
+
+def test_paper_state_dict_matches_reference_layout() -> None:
+    _, entries = read_reference("dcpt-nafnet-w64-paper.txt")
+    with torch.device("meta"):
+        net = NAFNet(**PAPER)
+    ours = [(key, tuple(t.shape)) for key, t in net.state_dict().items()]
+    assert ours == [(map_dcpt_decoders(key), shape) for key, shape in entries]
+
+
+def test_reference_layout_is_detected_as_paper_config() -> None:
+    _, entries = read_reference("dcpt-nafnet-w64-paper.txt")
+    state = meta_state_dict([(map_dcpt_decoders(k), s) for k, s in entries])
+    assert detect(state) == PAPER
+
+
+def test_forward_restores_odd_size_after_reflect_padding() -> None:
+    net = tiny_net()
+    multiple = ARCH.pad_multiple(TINY)
+    assert multiple == net.pad_multiple == 4
+    x = torch.rand(1, 3, 37, 53)
+    pad_h, pad_w = -37 % multiple, -53 % multiple
+    padded = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    with torch.no_grad():
+        y = net(padded)[:, :, :37, :53]
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+
+
+def test_forward_features_are_first_decoder_blocks_highest_resolution_first() -> None:
+    net = tiny_net(enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1])
+    x = torch.rand(2, 3, 24, 40)
+    with torch.no_grad():
+        taps = net.forward_features(x)
+        restored = net(x)
+    assert net.feature_channels == (8, 16, 32)
+    assert [tuple(t.shape) for t in taps] == [(2, 8, 24, 40), (2, 16, 12, 20), (2, 32, 6, 10)]
+    # With one block per decoder level the highest-resolution tap IS the decoder output.
+    torch.testing.assert_close(net.ending(taps[0]) + x, restored)
+
+
+def test_forward_features_tap_the_first_of_several_decoder_blocks() -> None:
+    net = tiny_net(dec_blk_nums=[2, 3])
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        taps = net.forward_features(x)
+        x0, skips = net._encode(x)
+        expected = net.decoders[0][0](net.ups[0](x0) + skips[1])
+    torch.testing.assert_close(taps[1], expected)
+
+
+@pytest.mark.parametrize(
+    "hparams",
+    [
+        TINY,
+        {
+            "img_channel": 3,
+            "width": 16,
+            "middle_blk_num": 2,
+            "enc_blk_nums": [1, 1, 1, 2],
+            "dec_blk_nums": [1, 1, 1, 1],
+        },
+        {
+            "img_channel": 3,
+            "width": 32,
+            "middle_blk_num": 1,
+            "enc_blk_nums": [2, 2, 2, 2],
+            "dec_blk_nums": [2, 2, 2, 2],
+        },
+        {
+            "img_channel": 1,
+            "width": 8,
+            "middle_blk_num": 0,
+            "enc_blk_nums": [0, 3, 1],
+            "dec_blk_nums": [2, 1, 1],
+        },
+    ],
+    ids=["tiny", "w16-mid2", "w32-2222", "gray-mid0"],
+)
+def test_detect_recovers_hyperparameters(hparams: dict) -> None:
+    with torch.device("meta"):
+        net = NAFNet(**hparams)
+    assert detect(net.state_dict()) == hparams
+
+
+def test_detected_hparams_round_trip_through_safetensors(tmp_path: Path) -> None:
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    net = tiny_net(img_channel=1, middle_blk_num=2)
+    path = tmp_path / "nafnet.safetensors"
+    safetensors_torch.save_file(net.state_dict(), path)
+    state = safetensors_torch.load_file(path)
+    rebuilt = ARCH.build(**detect(state))
+    rebuilt.load_state_dict(state, strict=True)
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(x), net(x))
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["dcpt-restormer-paper.txt", "dcpt-promptir-paper.txt", "dcpt-classifier-nafnet-5d.txt"],
+)
+def test_detect_rejects_other_architectures(layout: str) -> None:
+    _, entries = read_reference(layout)
+    assert detect(meta_state_dict(entries)) is None
+
+
+def test_detect_rejects_nafnet_keys_mixed_with_foreign_ones() -> None:
+    state = dict(NAFNet(**TINY).state_dict())
+    state["patch_embed.proj.weight"] = torch.zeros(8, 3, 3, 3)
+    assert detect(state) is None
+    assert detect({}) is None
+
+
+def test_invalid_hyperparameters_raise_with_valid_range() -> None:
+    with pytest.raises(UnsupportedOptionError, match="as many decoder levels"):
+        NAFNet(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1])
+    with pytest.raises(UnsupportedOptionError, match=">= 1 per decoder level"):
+        NAFNet(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1, 0])
+
+
+def brute_force_tlc(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+    """TLC as published: valid stride-1 window means, replicate-padded back to the input size."""
+    h, w = x.shape[2:]
+    if window[0] >= h and window[1] >= w:
+        return x.mean(dim=(2, 3), keepdim=True)
+    out = F.avg_pool2d(x, (min(h, window[0]), min(w, window[1])), stride=1)
+    dh, dw = h - out.shape[2], w - out.shape[3]
+    return F.pad(out, (dw // 2, (dw + 1) // 2, dh // 2, (dh + 1) // 2), mode="replicate")
+
+
+@pytest.mark.parametrize("window", [(3, 5), (4, 4), (13, 2), (1, 1), (12, 16), (20, 30)])
+def test_local_pool_equals_published_tlc(window: tuple[int, int]) -> None:
+    pool = ChannelStatPool()
+    pool.window = window
+    x = torch.randn(2, 3, 13, 17, dtype=torch.float64)
+    expected = brute_force_tlc(x, window).expand_as(x)
+    torch.testing.assert_close(pool(x).expand_as(x), expected)
+
+
+def test_local_pooling_at_image_size_equals_global() -> None:
+    net = tiny_net()
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        global_out = net(x)
+        net.set_local_pooling(48)
+        local_out = net(x)
+    assert net.local_pooling == (48, 48)
+    torch.testing.assert_close(local_out, global_out)
+
+
+def test_local_pooling_as_a_hyperparameter_matches_the_method() -> None:
+    by_method = tiny_net()
+    by_method.set_local_pooling(8)
+    by_hparam = NAFNet(**TINY, tlc_train_size=[8, 8]).eval()
+    by_hparam.load_state_dict(by_method.state_dict())
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(by_hparam(x), by_method(x))
+    assert by_hparam.local_pooling == (8, 8)
+
+
+def test_local_pooling_makes_a_crop_behave_like_the_full_image() -> None:
+    net = tiny_net()
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    # A flat colour on the left, noise on the right: the global channel statistics of a crop
+    # differ from the whole image's (a brightness change would not: LayerNorm removes it).
+    x[:, :, :, :48] = torch.tensor([0.9, 0.1, 0.4]).view(1, 3, 1, 1)
+    crop = (slice(None), slice(None), slice(16, 80), slice(16, 80))
+    # Far enough from the crop's border for the convolutions and the local windows.
+    centre = (slice(None), slice(None), slice(16, 48), slice(16, 48))
+
+    def crop_error() -> float:
+        with torch.no_grad():
+            full, part = net(x)[crop], net(x[crop])
+        return (full[centre] - part[centre]).abs().mean().item()
+
+    global_error = crop_error()
+    net.set_local_pooling(8)
+    local_error = crop_error()
+    assert local_error < 0.1 * global_error
+    with torch.no_grad():
+        first, second = net(x), net(x)
+        net.set_local_pooling(None)
+        restored_global = net(x)
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, restored_global)
+    assert net.local_pooling is None
+
+
+@pytest.mark.parametrize("bad", [0, -3, (8,), (8, 0), "256", 2.5, True])
+def test_set_local_pooling_rejects_bad_sizes(bad: object) -> None:
+    with pytest.raises(UnsupportedOptionError, match=r"train_size \(tlc_train_size\) must be"):
+        NAFNet(**TINY).set_local_pooling(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("train_size", [None, 16])
+def test_onnx_export_has_dynamic_height_and_width(train_size: int | None, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    net = tiny_net()
+    net.set_local_pooling(train_size)
+    path = tmp_path / "nafnet.onnx"
+    dynamic = {0: "batch", 2: "height", 3: "width"}
+    torch.onnx.export(
+        net,
+        (torch.rand(1, 3, 32, 32),),
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["image"],
+        output_names=["restored"],
+        dynamic_axes={"image": dynamic, "restored": dynamic},
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for height, width in [(40, 56), (72, 24)]:
+        x = torch.rand(1, 3, height, width)
+        with torch.no_grad():
+            expected = net(x).numpy()
+        got = session.run(None, {"image": x.numpy()})[0]
+        assert got.shape == expected.shape
+        assert abs(got - expected).max() <= 1e-4
+
+
+def test_attached_classifier_keys_do_not_hide_the_restorer() -> None:
+    net = tiny_net()
+    net.attach_classifier(DegradationClassifier(list(net.feature_channels)).eval())
+    state = net.state_dict()
+    assert "classifier.mixing_weights" in state
+    assert detect(state) == TINY
+    with torch.no_grad():
+        assert net.classify_logits(torch.rand(1, 3, 16, 16)).shape == (1, 5)
