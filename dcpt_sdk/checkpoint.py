@@ -207,6 +207,17 @@ def _build_classifier(
     return classifier, spec
 
 
+def _check_pairing(model: nn.Module, classifier: ClassifierSpec, path: Path) -> None:
+    """The classifier must read exactly the feature maps this restorer produces."""
+    expected = tuple(model.feature_channels)
+    dims = tuple(classifier.hparams.get("feature_dims", ()))
+    if dims != expected:
+        raise ModelLoadError(
+            f"'{path}': the classifier reads features of {list(dims)} channels but the "
+            f"restorer produces {list(expected)}"
+        )
+
+
 def _as_kwargs(hparams: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(hparams)))  # tuples -> lists, as constructors take them
 
@@ -242,6 +253,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     _load_strict(model, restorer_sd, f"{spec.arch} {dict(spec.hparams)}")
     if classifier_sd:
         classifier, classifier_spec = _build_classifier(classifier_sd, spec.classifier, file)
+        _check_pairing(model, classifier_spec, file)
         model.attach_classifier(classifier)
         spec = spec.replace(classifier=classifier_spec)
     provenance = dict(spec.provenance)

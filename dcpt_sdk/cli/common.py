@@ -1,0 +1,46 @@
+"""What every dcpt command shares: one-line errors without tracebacks, a tiny progress bar."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from dcpt_sdk.errors import DcptError
+
+
+def run_command(body: Callable[[], int]) -> int:
+    """Run a command body; a DcptError becomes one 'error: ...' line on stderr and exit status 1."""
+    try:
+        return body()
+    except DcptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+class Progress:
+    """A dependency-free progress line on stderr (redrawn in place on a terminal)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total = total
+        self.label = label
+        self.done = 0
+        self.start = time.monotonic()
+        self.interactive = sys.stderr.isatty()
+
+    def advance(self, note: str = "") -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        line = f"{self.label} {self.done}/{self.total} [{elapsed:.1f}s, {rate:.2f} img/s] {note}"
+        if self.interactive:
+            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.interactive:
+            print(file=sys.stderr)

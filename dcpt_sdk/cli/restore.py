@@ -1,0 +1,146 @@
+"""dcpt-restore: restore image files and folders with a DCPT model.
+
+Outputs mirror the inputs' relative paths under -o, are written atomically (never half-written),
+and existing outputs are skipped unless --overwrite, so an interrupted run resumes where it
+stopped. A bad file is reported and skipped; the exit status is 1 when any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dcpt_sdk import imaging
+from dcpt_sdk.cli.common import Progress, run_command
+from dcpt_sdk.errors import DcptError, UnsupportedOptionError
+from dcpt_sdk.formats import FORMATS, PRECISIONS
+
+
+@dataclass
+class Summary:
+    restored: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dcpt-restore", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders"
+    )
+    parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    parser.add_argument("--model", default="default", help="zoo name, checkpoint or artifact dir")
+    parser.add_argument(
+        "--backend", default="auto", choices=["auto", *(f.backend for f in FORMATS)]
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or GPU")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS)
+    parser.add_argument("--tile", default="auto", help="tile size in pixels, 'auto' or 'none'")
+    parser.add_argument("--tile-overlap", type=int, default=None)
+    parser.add_argument("--classify", action="store_true", help="print and save the degradation")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    return parser
+
+
+def parse_tile(value: str) -> int | str | None:
+    if value == "auto":
+        return "auto"
+    if value == "none":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise UnsupportedOptionError(
+        f"--tile must be a number of pixels, 'auto' or 'none'; got '{value}'"
+    )
+
+
+def collect_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """(file, output path relative to -o) for every image file named or found in a folder."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            for path in sorted(item.rglob("*")):
+                if path.is_file() and path.suffix.lower() in imaging.IMAGE_SUFFIXES:
+                    found.append((path, path.relative_to(item)))
+        elif item.is_file():
+            found.append((item, Path(item.name)))
+        else:
+            raise UnsupportedOptionError(f"input '{item}' does not exist")
+    return found
+
+
+def restore_all(args: argparse.Namespace) -> int:
+    from dcpt_sdk.restorer import Restorer
+
+    jobs = collect_inputs(args.inputs)
+    if not jobs:
+        raise UnsupportedOptionError(
+            f"no image files found in {[str(p) for p in args.inputs]} "
+            f"(looked for {', '.join(imaging.IMAGE_SUFFIXES)})"
+        )
+    restorer = Restorer(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        tile=parse_tile(args.tile),
+        tile_overlap=args.tile_overlap,
+    )
+    print(f"{restorer}", file=sys.stderr)
+    summary = Summary()
+    classes: dict[str, dict[str, float]] = {}
+    progress = Progress(len(jobs), "restoring")
+    for source, relative in jobs:
+        target = args.output / relative
+        if target.exists() and not args.overwrite:
+            summary.skipped.append(source)
+            progress.advance(f"skip {relative}")
+            continue
+        try:
+            loaded = imaging.read_image(source)
+            if args.classify:
+                classes[str(relative)] = restorer.classify(loaded.pixels)
+            restored = restorer.run(loaded.pixels)
+            imaging.write_image(target, restored, icc_profile=loaded.icc_profile)
+            summary.restored.append(source)
+        except DcptError as exc:
+            summary.failed.append((source, str(exc)))
+        progress.advance(str(relative))
+    progress.close()
+    if args.classify:
+        _report_classes(classes, args.output)
+    return _print_summary(summary)
+
+
+def _report_classes(classes: dict[str, dict[str, float]], output: Path) -> None:
+    lines = []
+    for name, probs in classes.items():
+        top = max(probs, key=probs.__getitem__)
+        print(f"{name}: {top} ({probs[top]:.2f})")
+        lines.append(json.dumps({"file": name, "degradation": top, "probabilities": probs}))
+    if lines:
+        output.mkdir(parents=True, exist_ok=True)
+        imaging.write_text_atomic(output / "degradations.jsonl", "\n".join(lines) + "\n")
+
+
+def _print_summary(summary: Summary) -> int:
+    print(
+        f"restored {len(summary.restored)}, skipped {len(summary.skipped)} (output exists; "
+        f"--overwrite replaces), failed {len(summary.failed)}",
+        file=sys.stderr,
+    )
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: restore_all(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,594 @@
+"""Image files and pixel arrays in, float32 [0, 1] for the network, and the same kind of image out.
+
+Three jobs, kept apart so each is easy to check:
+
+* files: :func:`read_image` / :func:`write_image` for PNG, JPEG, TIFF, WebP and BMP, keeping 16-bit
+  PNG/TIFF at 16 bit (Pillow alone cuts 16-bit colour to 8 bit, see ``_png16``/``_tiff16``),
+  applying the EXIF orientation on read, carrying the ICC profile to the output where the format
+  allows it, and writing atomically (a temp file renamed into place: never a half-written file);
+* conversion: :func:`to_float` / :func:`from_float` turn any accepted array into float32 H x W x C in
+  [0, 1] and back into exactly the kind it came from (dtype, H x W vs H x W x C, channels);
+* small helpers the runtime needs: alpha split, gray <-> RGB for an RGB model, PIL in and out.
+
+Every user error is an :class:`~dcpt_sdk.errors.InvalidImageError` that says what was given, what
+is accepted and how to fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+from PIL import Image, features
+
+from dcpt_sdk import _png16, _tiff16
+
+try:
+    from PIL import ImageCms as _ImageCms
+except ImportError:  # Pillow built without Little CMS: CMYK falls back to the plain conversion
+    _ImageCms = None  # type: ignore[assignment]
+from dcpt_sdk.errors import InvalidImageError, UnsupportedOptionError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageInfo",
+    "LoadedImage",
+    "from_float",
+    "from_pil",
+    "gray_to_rgb",
+    "merge_alpha",
+    "read_image",
+    "rgb_to_gray",
+    "split_alpha",
+    "to_float",
+    "to_pil",
+    "write_image",
+    "write_text_atomic",
+]
+
+#: File suffixes read_image/write_image handle (lower case, with the dot).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+
+_FORMAT_OF_SUFFIX = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+}
+# Pillow's JPEG opener also returns multi-picture JPEGs from phones (format "MPO").
+_READ_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+_SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
+_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})  # Pillow reads its own RGBA BMPs back as RGB
+_ICC_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP"})
+_READ_HINT = "is it a PNG/JPEG/TIFF/WebP/BMP file?"
+_ACCEPTED_DTYPES = "uint8, uint16, float16, float32 or float64 (floats in [0, 1])"
+_MAX_OF_DTYPE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_ORIENTATION_TAG = 0x0112
+
+Layout = Literal["HW", "HWC"]
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An image file's pixels as stored, plus what must travel with them to the output.
+
+    Attributes:
+        pixels: H x W (gray) or H x W x 3/4 (RGB/RGBA); uint8, uint16 for 16-bit PNG/TIFF, float32
+            for a float gray TIFF. Already turned upright by the EXIF orientation.
+        icc_profile: the embedded colour profile (bytes) or None.
+        format: the container as Pillow names it ("PNG", "JPEG", "TIFF", "WEBP", "BMP", "MPO").
+    """
+
+    pixels: np.ndarray = field(repr=False)
+    icc_profile: bytes | None = field(repr=False)
+    format: str
+
+    def __repr__(self) -> str:
+        icc = f"{len(self.icc_profile)} bytes" if self.icc_profile else "none"
+        return (
+            f"LoadedImage(format={self.format!r}, shape={self.pixels.shape}, "
+            f"dtype={self.pixels.dtype}, icc_profile={icc})"
+        )
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`from_float` needs to give back exactly the kind of array :func:`to_float` got.
+
+    Attributes:
+        dtype: the original dtype (native byte order).
+        layout: "HW" for a 2-D array, "HWC" for a 3-D one (even when C is 1).
+        channels: 1, 3 or 4.
+    """
+
+    dtype: np.dtype
+    layout: Layout
+    channels: int
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels == 4
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def read_image(path: str | os.PathLike[str]) -> LoadedImage:
+    """Read a PNG, JPEG, TIFF, WebP or BMP file, fully decoded and upright.
+
+    16-bit PNG and TIFF (gray, RGB, RGBA) come back as uint16 at full precision. Palette, 1-bit,
+    CMYK, YCbCr and LAB images come back as RGB (RGBA when they carry transparency); gray + alpha
+    as RGBA. Only the first frame of an animated or multi-page file is read.
+
+    Raises:
+        InvalidImageError: a missing, truncated, corrupt or non-image file (the message names it).
+
+    Example:
+        >>> loaded = read_image("photo.jpg")
+        >>> loaded.pixels.shape, loaded.pixels.dtype
+        ((768, 1024, 3), dtype('uint8'))
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    try:
+        return _decode(data)
+    # Pillow's plugins raise many exception types on bad input; every one means "unreadable".
+    except Exception as exc:
+        raise InvalidImageError(
+            f"cannot read image '{path}': {_reason(exc)}; {_READ_HINT}"
+        ) from exc
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidImageError(
+            f"cannot read image '{path}': no such file; check the path"
+        ) from None
+    except IsADirectoryError:
+        raise InvalidImageError(
+            f"cannot read image '{path}': it is a folder; give an image file"
+        ) from None
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read image '{path}': {exc.strerror or exc}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return "not a recognised image"
+    return str(exc) or type(exc).__name__
+
+
+def _decode(data: bytes) -> LoadedImage:
+    """Decode everything inside one try (the caller's), so truncation surfaces as an error here."""
+    with Image.open(io.BytesIO(data), formats=_READ_FORMATS) as image:
+        exif = image.getexif()
+        icc = image.info.get("icc_profile")
+        if _png16.needs_png16(data):
+            pixels, raw_exif = _png16.read_png16(data)
+            if raw_exif:
+                exif = Image.Exif()
+                exif.load(raw_exif)
+            if pixels.shape[2] == 2:  # gray + alpha -> RGBA, the one alpha layout downstream knows
+                pixels = pixels[:, :, [0, 0, 0, 1]]
+        elif _tiff16.needs_tiff16(image):
+            pixels = _tiff16.read_tiff16(data, image)
+        else:
+            image.load()
+            exif = image.getexif()  # PNG may keep eXIf after the image data
+            if image.mode == "CMYK":
+                pixels, icc = _cmyk_to_rgb(image, icc)
+            else:
+                pixels = from_pil(image)
+        orientation = exif.get(_ORIENTATION_TAG, 1)
+        return LoadedImage(
+            _orient(pixels, orientation), _matching_icc(icc, pixels), str(image.format)
+        )
+
+
+def _cmyk_to_rgb(image: Image.Image, icc: object) -> tuple[np.ndarray, bytes | None]:
+    """CMYK through its own profile to sRGB when it has one (print files do); else Pillow's
+    plain formula, which is what viewers without colour management show."""
+    if _ImageCms is not None and isinstance(icc, bytes) and icc:
+        try:
+            srgb = _ImageCms.ImageCmsProfile(_ImageCms.createProfile("sRGB"))
+            source = _ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            rgb = _ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+            if rgb is not None:
+                return np.array(rgb), srgb.tobytes()
+        except (OSError, _ImageCms.PyCMSError):
+            pass  # an unusable profile: fall back to the plain conversion below
+    return np.array(image.convert("RGB")), None
+
+
+def _orient(pixels: np.ndarray, orientation: object) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) as ImageOps.exif_transpose does, on the array."""
+    transforms: dict[object, Callable[[np.ndarray], np.ndarray]] = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    transform = transforms.get(orientation)
+    return pixels if transform is None else np.ascontiguousarray(transform(pixels))
+
+
+def _matching_icc(icc: object, pixels: np.ndarray) -> bytes | None:
+    """The profile, or None when its colour space cannot describe these pixels (e.g. a CMYK
+    profile after conversion to RGB, or a gray profile after gray + alpha became RGBA)."""
+    if not isinstance(icc, bytes) or len(icc) < 20:
+        return None
+    space = icc[16:20]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if (channels == 1 and space == b"GRAY") or (channels in (3, 4) and space == b"RGB "):
+        return icc
+    return None
+
+
+# -- PIL images ------------------------------------------------------------------------------
+
+
+def from_pil(image: Image.Image) -> np.ndarray:
+    """A PIL image as a pixel array: "L" -> uint8 H x W, "RGB"/"RGBA" -> uint8 H x W x 3/4,
+    "I;16*" -> uint16 H x W, "F" -> float32 H x W.
+
+    Other modes are converted: "1" -> L; "P" -> RGB (RGBA with transparency); "LA"/"PA" -> RGBA;
+    "CMYK"/"YCbCr"/"LAB"/"HSV"/"RGBX" -> RGB; "I" -> uint16 when its values fit. No orientation is
+    applied: an image in memory is taken as it is.
+
+    Raises:
+        InvalidImageError: a mode without a faithful array form (e.g. "I" with negative values).
+    """
+    image.load()
+    mode = image.mode
+    if mode in ("L", "RGB", "RGBA", "F"):
+        return np.array(image)
+    if mode.startswith("I;16"):
+        return np.array(image).astype(np.uint16)
+    if mode == "I":
+        return _int32_to_uint16(np.array(image))
+    return np.array(image.convert(_target_mode(image)))
+
+
+def _target_mode(image: Image.Image) -> str:
+    mode = image.mode
+    if mode == "1":
+        return "L"
+    if mode == "P":
+        palette_alpha = image.palette is not None and image.palette.mode == "RGBA"
+        return "RGBA" if "transparency" in image.info or palette_alpha else "RGB"
+    if mode in ("LA", "PA", "RGBa"):
+        return "RGBA"
+    if mode == "La":
+        raise InvalidImageError(
+            "a premultiplied 'La' PIL image cannot be converted; call image.convert('LA') first"
+        )
+    return "RGB"
+
+
+def _int32_to_uint16(array: np.ndarray) -> np.ndarray:
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high > 65535:
+        raise InvalidImageError(
+            f"32-bit integer pixels with values {low}..{high} do not fit 16 bits; "
+            "give uint8/uint16 data or float data in [0, 1]"
+        )
+    return array.astype(np.uint16)
+
+
+def to_pil(pixels: np.ndarray) -> Image.Image:
+    """A pixel array as a PIL image, the inverse of :func:`from_pil` for L, RGB, RGBA, I;16, F.
+
+    Raises:
+        InvalidImageError: pixels with no PIL mode, e.g. 16-bit or float colour (Pillow has no
+            such modes; keep the array, or write it with write_image).
+    """
+    array = _checked(pixels)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype == np.uint8:
+        return Image.fromarray(np.ascontiguousarray(array))
+    if array.ndim == 2 and array.dtype == np.uint16:
+        return Image.fromarray(np.ascontiguousarray(array))
+    if array.ndim == 2 and array.dtype == np.float32:
+        return Image.fromarray(np.ascontiguousarray(array))
+    raise InvalidImageError(
+        f"Pillow has no image mode for {array.dtype} pixels of shape {array.shape}: PIL images "
+        "hold uint8 gray/RGB/RGBA, uint16 gray or float32 gray; keep the numpy array or save it "
+        "with dcpt_sdk.imaging.write_image (16-bit PNG/TIFF)"
+    )
+
+
+# -- float conversion ------------------------------------------------------------------------
+
+
+def to_float(pixels: np.ndarray) -> tuple[np.ndarray, ImageInfo]:
+    """Pixels -> (float32 H x W x C array in [0, 1], ImageInfo to undo it with from_float).
+
+    uint8 is divided by 255 and uint16 by 65535 (never through 8 bit); float input is taken as
+    already in [0, 1] and copied as float32 unclipped, so the caller's values reach the model as
+    given. The result is always a new C-contiguous array.
+
+    Raises:
+        InvalidImageError: not an array, wrong number of dimensions, channels not 1/3/4, an empty
+            image, an unsupported dtype, or NaN/inf values.
+
+    Example:
+        >>> image, info = to_float(np.zeros((4, 5), np.uint16))
+        >>> image.shape, info
+        ((4, 5, 1), ImageInfo(dtype=dtype('uint16'), layout='HW', channels=1))
+    """
+    array = _checked(pixels)
+    info = ImageInfo(
+        dtype=array.dtype,
+        layout="HW" if array.ndim == 2 else "HWC",
+        channels=1 if array.ndim == 2 else array.shape[2],
+    )
+    image = array[:, :, None] if array.ndim == 2 else array
+    converted = np.array(image, dtype=np.float32, order="C", copy=True)
+    if info.dtype in _MAX_OF_DTYPE:
+        np.divide(converted, _MAX_OF_DTYPE[info.dtype], out=converted)
+    else:
+        _check_finite(converted, "image")
+    return converted, info
+
+
+def from_float(image: np.ndarray, info: ImageInfo) -> np.ndarray:
+    """Float H x W x C in [0, 1] -> pixels of the kind described by ``info``.
+
+    Values are clipped to [0, 1]; integer dtypes are rounded to nearest (uint16 scaled by 65535);
+    float dtypes keep their dtype; an "HW" layout drops the channel axis again.
+
+    Raises:
+        InvalidImageError: not a float H x W x C array, channels differ from ``info``, or NaN/inf
+            values (from a model that overflowed, typically at fp16: try precision="fp32").
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype.kind != "f":
+        raise InvalidImageError(
+            f"from_float needs a float H x W x C numpy array, got {_describe(image)}"
+        )
+    if image.shape[2] != info.channels:
+        raise InvalidImageError(
+            f"from_float got {image.shape[2]} channels but the original image had "
+            f"{info.channels}; merge alpha back / map RGB back to gray before from_float"
+        )
+    _check_finite(image, "restored image")
+    clipped = np.clip(image, 0.0, 1.0, dtype=np.float32)
+    if info.dtype in _MAX_OF_DTYPE:
+        clipped *= _MAX_OF_DTYPE[info.dtype]
+        pixels = np.rint(clipped, out=clipped).astype(info.dtype)
+    else:
+        pixels = clipped.astype(info.dtype, copy=False)
+    return pixels[:, :, 0] if info.layout == "HW" else pixels
+
+
+def _checked(pixels: object) -> np.ndarray:
+    """Validate an image array and return it in native byte order."""
+    if not isinstance(pixels, np.ndarray):
+        raise InvalidImageError(
+            f"expected a numpy array, got {type(pixels).__name__}; use from_pil for PIL images "
+            "and read_image for files"
+        )
+    if pixels.ndim not in (2, 3):
+        raise InvalidImageError(
+            f"an image array must be H x W or H x W x C, got shape {pixels.shape}"
+        )
+    if pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"got {pixels.shape[2]} channels (shape {pixels.shape}); accepted are 1 (gray), "
+            "3 (RGB) and 4 (RGBA), channels last"
+        )
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise InvalidImageError(
+            f"the image is empty (shape {pixels.shape}); height and width must be at least 1"
+        )
+    return pixels.astype(_native_dtype(pixels), copy=False)
+
+
+def _native_dtype(pixels: np.ndarray) -> np.dtype:
+    dtype = pixels.dtype
+    accepted = dtype.kind == "u" and dtype.itemsize in (1, 2)
+    accepted = accepted or (dtype.kind == "f" and dtype.itemsize in (2, 4, 8))
+    if not accepted:
+        raise InvalidImageError(
+            f"unsupported pixel dtype {dtype} (shape {pixels.shape}); accepted are "
+            f"{_ACCEPTED_DTYPES}: convert first, e.g. array.astype(np.uint16) for 16-bit "
+            "integers or array.astype(np.uint8) * 255 for a boolean mask"
+        )
+    return dtype.newbyteorder("=")
+
+
+def _check_finite(image: np.ndarray, what: str) -> None:
+    finite = np.isfinite(image)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise InvalidImageError(
+            f"the {what} holds {bad} NaN or infinite values (of {finite.size}); replace them "
+            "(e.g. np.nan_to_num) — if a model produced them, try precision='fp32'"
+        )
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return type(value).__name__
+
+
+# -- channel helpers -------------------------------------------------------------------------
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(colour H x W x 3, alpha H x W x 1) for RGBA; (image, None) for gray or RGB.
+
+    Alpha is kept out of the network, which restores colour only. Both parts are views.
+    """
+    if image.shape[2] == 4:
+        return image[:, :, :3], image[:, :, 3:]
+    return image, None
+
+
+def merge_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Put an alpha channel split off by :func:`split_alpha` back (no-op when it is None)."""
+    return colour if alpha is None else np.concatenate([colour, alpha], axis=2)
+
+
+def gray_to_rgb(image: np.ndarray) -> np.ndarray:
+    """H x W x 1 -> H x W x 3 by repeating the gray channel, for a model that takes RGB."""
+    if image.shape[2] != 1:
+        raise InvalidImageError(f"gray_to_rgb needs H x W x 1, got shape {image.shape}")
+    return np.repeat(image, 3, axis=2)
+
+
+def rgb_to_gray(image: np.ndarray) -> np.ndarray:
+    """H x W x 3 -> H x W x 1 as the plain mean of the channels.
+
+    The mean, not luma weights: the input was gray repeated three times, so the three outputs
+    are three estimates of one value and deserve equal weight; luma weights would favour green.
+    """
+    if image.shape[2] != 3:
+        raise InvalidImageError(f"rgb_to_gray needs H x W x 3, got shape {image.shape}")
+    return image.mean(axis=2, keepdims=True, dtype=np.float32).astype(image.dtype, copy=False)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    icc_profile: bytes | None = None,
+    quality: int = 95,
+) -> None:
+    """Write pixels to an image file chosen by the suffix, atomically.
+
+    The file appears complete or not at all: it is written to a temp file next to the target,
+    synced, then renamed over it; the temp file is removed on any failure. Missing parent folders
+    are created. uint16 goes to PNG/TIFF as real 16-bit; float32 gray to TIFF as float. The ICC
+    profile is embedded in PNG, JPEG, TIFF and WebP (BMP has no place for it). JPEG is written
+    with 4:4:4 chroma so restored colour detail is not halved; ``quality`` applies to JPEG/WebP.
+
+    Raises:
+        InvalidImageError: unknown suffix, pixels the format cannot hold (16-bit to JPEG/WebP/BMP,
+            alpha to JPEG/BMP), bad arrays, or a file that cannot be written.
+        UnsupportedOptionError: quality outside 1..100.
+
+    Example:
+        >>> write_image("out/restored.png", restored, icc_profile=loaded.icc_profile)
+    """
+    path = Path(path)
+    image_format = _format_of(path)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise UnsupportedOptionError(f"quality must be an int in 1..100, got {quality!r}")
+    array = _checked(pixels)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    _check_fits_format(array, image_format, path)
+    icc = icc_profile if image_format in _ICC_FORMATS else None
+    if icc is not None and _matching_icc(icc, array) is None:
+        raise InvalidImageError(
+            f"the ICC profile given for '{path}' is not an RGB/GRAY profile matching "
+            f"{_describe(array)}; pass the profile read with this image, or icc_profile=None"
+        )
+    try:
+        _atomic_write(path, lambda fp: _encode(fp, array, image_format, icc, quality))
+    except (OSError, ValueError) as exc:
+        raise InvalidImageError(
+            f"cannot write image '{path}': {exc}; check that the folder is writable and "
+            "the disk has space"
+        ) from exc
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text the same all-or-nothing way as :func:`write_image`."""
+    _atomic_write(Path(path), lambda fp: fp.write(text.encode("utf-8")))
+
+
+def _format_of(path: Path) -> str:
+    image_format = _FORMAT_OF_SUFFIX.get(path.suffix.lower())
+    if image_format is None:
+        raise InvalidImageError(
+            f"cannot write '{path}': unknown image suffix {path.suffix!r}; "
+            f"use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
+    return image_format
+
+
+def _check_fits_format(array: np.ndarray, image_format: str, path: Path) -> None:
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if array.dtype == np.uint16 and image_format not in _SIXTEEN_BIT_FORMATS:
+        raise InvalidImageError(
+            f"cannot write 16-bit pixels to '{path}': {image_format} stores 8 bits per sample; "
+            "write a .png or .tif file to keep 16 bits"
+        )
+    if array.dtype.kind == "f" and not (image_format == "TIFF" and array.dtype == np.float32):
+        raise InvalidImageError(
+            f"cannot write {array.dtype} pixels to '{path}': only float32 gray goes to .tif; "
+            "convert to uint8/uint16 first, e.g. with from_float(image, info)"
+        )
+    if array.dtype.kind == "f" and channels != 1:
+        raise InvalidImageError(
+            f"cannot write float32 colour pixels to '{path}': TIFF float is written for gray "
+            "only; convert to uint16 (e.g. np.rint(image * 65535).astype(np.uint16))"
+        )
+    if channels == 4 and image_format not in _ALPHA_FORMATS:
+        raise InvalidImageError(
+            f"cannot write RGBA pixels to '{path}': {image_format} keeps no alpha channel; "
+            "write .png, .tif or .webp, or drop alpha with pixels[..., :3]"
+        )
+
+
+def _encode(
+    fp: BinaryIO, array: np.ndarray, image_format: str, icc: bytes | None, quality: int
+) -> None:
+    if array.dtype == np.uint16 and image_format == "PNG":
+        _png16.write_png16(fp, array, icc)
+    elif array.dtype == np.uint16:
+        _tiff16.write_tiff16(fp, array, icc)
+    else:
+        options = _save_options(image_format, quality)
+        if icc is not None:
+            options["icc_profile"] = icc
+        Image.fromarray(np.ascontiguousarray(array)).save(fp, format=image_format, **options)
+
+
+def _save_options(image_format: str, quality: int) -> dict[str, object]:
+    if image_format == "JPEG":
+        return {"quality": quality, "subsampling": 0}
+    if image_format == "WEBP":
+        return {"quality": quality, "exact": True}  # exact: keep colour under transparent pixels
+    if image_format == "TIFF" and features.check("libtiff"):
+        return {"compression": "tiff_adobe_deflate"}
+    return {}
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a same-folder temp file, fsync, then os.replace; remove the temp on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask decide the final permissions (mkstemp would force 0600).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(temp, flags, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as fp:
+            write(fp)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise

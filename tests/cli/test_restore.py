@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcpt_sdk.checkpoint import save_model
+from dcpt_sdk.cli.restore import main
+from dcpt_sdk.models import create_model
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    model = create_model("nafnet-tiny")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+    classifier = create_model(
+        "dcpt-classifier-light", feature_dims=list(model.feature_channels), num_classes=2
+    )
+    model.attach_classifier(classifier)
+    model.spec = model.spec.replace(degradation_classes=("derain", "denoise"))
+    return save_model(model, tmp_path / "model.safetensors")
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (24, 30, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / "sub/b.jpg")
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    (folder / "truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (folder / "notes.jpg").write_text("this is not a JPEG")
+    (folder / "readme.txt").write_text("ignored: not an image suffix")
+    return folder
+
+
+def test_folder_with_bad_files(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path)
+    out = tmp_path / "out"
+    status = main([str(folder), "-o", str(out), "--model", str(checkpoint), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert (out / "a.png").is_file() and (out / "sub" / "b.jpg").is_file()
+    assert "truncated.png" in err and "notes.jpg" in err
+    assert "restored 2, skipped 0" in err and "failed 2" in err
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a.png", "sub/b.jpg"]  # no partial or temporary files
+    assert Image.open(out / "a.png").size == (30, 24)
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "x.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(image)
+    out = tmp_path / "out"
+    args = [str(image), "-o", str(out), "--model", str(checkpoint)]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert "restored 0, skipped 1" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert "restored 1, skipped 0" in capsys.readouterr().err
+
+
+def test_classify_prints_and_writes(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "x.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(image)
+    out = tmp_path / "out"
+    assert main([str(image), "-o", str(out), "--model", str(checkpoint), "--classify"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("x.png: ") and ("derain" in printed or "denoise" in printed)
+    assert (out / "degradations.jsonl").is_file()
+
+
+def test_user_errors_are_one_line(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main([str(tmp_path / "missing"), "-o", str(tmp_path / "o"), "--model", str(checkpoint)])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: input") and err.count("\n") == 1
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    assert main([str(image), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "nope.pth")]) == 1
+    assert capsys.readouterr().err.startswith("error: checkpoint")
+    assert (
+        main([str(image), "-o", str(tmp_path / "o"), "--model", str(checkpoint), "--tile", "big"])
+        == 1
+    )
+    assert "--tile must be" in capsys.readouterr().err
