@@ -31,7 +31,7 @@ __all__ = ["Restorer", "ImageLike"]
 ImageLike = np.ndarray | Image.Image | str | os.PathLike
 TileOption = int | Literal["auto"] | None
 
-_DEFAULT_OVERLAP = 32
+_DEFAULT_OVERLAP = 64
 _DEFAULT_CPU_BUDGET_MB = 1024
 _DEFAULT_GPU_BUDGET_FRACTION = 0.5
 _MIN_TILE = 64
@@ -50,7 +50,7 @@ class Restorer:
             (fp32 for torch).
         tile: "auto" (tile only when the image exceeds the memory budget), an int tile size in
             pixels, or None (never tile; an image over the budget is an error).
-        tile_overlap: overlap between tiles in pixels (default 32), blended with a smooth ramp.
+        tile_overlap: overlap between tiles in pixels (default 64; see benchmarks/results/tiling_quality.md), blended with a smooth ramp.
         memory_budget_mb: activation memory allowed for one forward pass (default 1024 MB on
             CPU, half the free memory on a GPU).
 
