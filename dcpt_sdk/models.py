@@ -113,5 +113,6 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
         )
     hparams.update(overrides)
     model = arch.build(**hparams)
-    model.spec = spec_for(arch, hparams, preset_name if not overrides else "")
+    # nn.Module attributes are typed Tensor | Module; the spec is plain data, set as such.
+    setattr(model, "spec", spec_for(arch, hparams, preset_name if not overrides else ""))  # noqa: B010
     return model.eval()

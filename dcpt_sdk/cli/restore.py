@@ -17,6 +17,7 @@ from dcpt_sdk import imaging
 from dcpt_sdk.cli.common import Progress, run_command
 from dcpt_sdk.errors import DcptError, UnsupportedOptionError
 from dcpt_sdk.formats import FORMATS, PRECISIONS
+from dcpt_sdk.restorer import TileOption
 
 
 @dataclass
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_tile(value: str) -> int | str | None:
+def parse_tile(value: str) -> TileOption:
     if value == "auto":
         return "auto"
     if value == "none":
