@@ -23,10 +23,10 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def run_demo(output: Path, model: str, crop: int) -> int:
     from dcpt_sdk import degradations, imaging
-    from dcpt_sdk.zoo.samples import sample_images
     from dcpt_sdk.degradations.api import degrade
     from dcpt_sdk.errors import ModelLoadError
     from dcpt_sdk.restorer import Restorer
+    from dcpt_sdk.zoo.samples import sample_images
 
     output.mkdir(parents=True, exist_ok=True)
     preset = degradations.get_preset("synthetic-7d")

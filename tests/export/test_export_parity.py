@@ -1,0 +1,124 @@
+"""Every format x precision exports, loads back through runtimes.load_artifact and meets its
+threshold against fp32 torch, for the restorer and for the classifier logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_network
+
+from dcpt_sdk.artifact import read_artifact
+from dcpt_sdk.export import CLASSIFIER_THRESHOLDS, THRESHOLDS
+from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.export.verify import measure, measure_logits, reference_outputs
+from dcpt_sdk.runtimes import load_artifact
+
+slow = pytest.mark.slow
+FAST_CASES = [
+    ("nafnet-tiny", "onnx", "fp32"),
+    ("nafnet-tiny", "onnx", "fp16"),
+    ("nafnet-tiny", "onnx", "int8"),
+    ("nafnet-tiny", "openvino", "fp32"),
+    ("nafnet-tiny", "openvino", "fp16"),
+    ("nafnet-tiny", "openvino", "bf16"),
+    ("nafnet-tiny", "openvino", "int8"),
+    ("restormer-tiny", "onnx", "fp32"),
+    ("promptir-tiny", "onnx", "fp32"),
+]
+SLOW_CASES = [
+    (name, fmt, precision)
+    for name in ("restormer-tiny", "promptir-tiny")
+    for fmt, precision in (
+        ("onnx", "fp16"),
+        ("onnx", "int8"),
+        ("openvino", "fp32"),
+        ("openvino", "fp16"),
+        ("openvino", "bf16"),
+        ("openvino", "int8"),
+    )
+]
+CASES = FAST_CASES + [pytest.param(*case, marks=slow) for case in SLOW_CASES]
+
+
+def _third_size_input(spec) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
+    """A natural input at a size neither the export nor its verification used (59 x 45)."""
+    crop = sample_crops([(59, 45)], seed=11)[0]
+    return {"59x45": torch.from_numpy(to_batch(crop, spec))}
+
+
+@pytest.mark.parametrize(("name", "fmt", "precision"), CASES)
+def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str) -> None:
+    if fmt == "openvino":
+        pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    directory, info = exported(name, fmt, precision)
+    assert read_artifact(directory) == info
+    assert len(info.parity) == 2 and all(THRESHOLDS[precision].passes(v) for v in info.parity.values())
+    network = tiny_network(name)
+    inputs = _third_size_input(network.spec)
+    runtime = load_artifact(directory, info, "cpu")
+    try:
+        figures = measure(runtime.infer, reference_outputs(network, inputs), inputs, network.spec)
+        assert THRESHOLDS[precision].passes(figures["59x45"]), figures
+        assert runtime.has_classifier
+        logits = measure_logits(
+            runtime.classify_logits, reference_outputs(network.classify_logits, inputs), inputs
+        )
+        classifier_precision = "fp32" if precision == "int8" else precision
+        assert CLASSIFIER_THRESHOLDS[classifier_precision].passes(logits["59x45"]), logits
+        assert logits["59x45"]["top1_agrees"]
+    finally:
+        runtime.close()
+
+
+def test_fp32_onnx_is_exact_and_carries_metadata(exported) -> None:
+    import json
+
+    import onnx
+
+    directory, info = exported("nafnet-tiny", "onnx", "fp32")
+    assert all(v["max_abs"] <= 1e-5 for v in info.parity.values())
+    assert info.opset == 17 and info.classifier_file == "classifier.onnx"
+    for name in ("model.onnx", "classifier.onnx"):
+        model = onnx.load(str(directory / name))
+        props = {p.key: p.value for p in model.metadata_props}
+        assert json.loads(props["dcpt"]) == info.to_dict()
+        assert props["dcpt.precision"] == "fp32"
+        assert model.opset_import[0].version == 17
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
+
+
+def test_int8_onnx_is_qdq_with_float_first_and_last_conv(exported) -> None:
+    import onnx
+
+    directory, info = exported("nafnet-tiny", "onnx", "int8")
+    model = onnx.load(str(directory / "model.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    producers = {out: n for n in model.graph.node for out in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    weights_dq = [producers.get(c.input[1]) for c in convs]
+    quantized = [dq is not None and dq.op_type == "DequantizeLinear" for dq in weights_dq]
+    assert not quantized[0] and not quantized[-1] and sum(quantized) >= len(convs) - 2
+    # Symmetric: every activation zero point is 0 (int8).
+    inits = {t.name: t for t in model.graph.initializer}
+    q_nodes = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    zero_points = [onnx.numpy_helper.to_array(inits[n.input[2]]) for n in q_nodes]
+    assert all(zp.dtype == np.int8 and not zp.any() for zp in zero_points)
+    # The classifier of an int8 artifact stays fp32.
+    head = onnx.load(str(directory / "classifier.onnx"))
+    assert "QuantizeLinear" not in [n.op_type for n in head.graph.node]
+
+
+def test_openvino_records_the_precision_hint(exported) -> None:
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    for precision, hint in (("fp32", "f32"), ("bf16", "bf16"), ("fp16", "f32")):
+        directory, info = exported("nafnet-tiny", "openvino", precision)
+        assert info.runtime_hints == {"INFERENCE_PRECISION_HINT": hint}
+        runtime = load_artifact(directory, info, "cpu")
+        assert runtime.inference_precision in (hint, {"f32": "f32", "bf16": "bf16"}[hint])
+        runtime.close()
+    fp32_bin = (exported("nafnet-tiny", "openvino", "fp32")[0] / "model.bin").stat().st_size
+    fp16_bin = (exported("nafnet-tiny", "openvino", "fp16")[0] / "model.bin").stat().st_size
+    assert fp16_bin < 0.6 * fp32_bin

@@ -1,0 +1,229 @@
+"""All-in-one fine-tuning: L1 on (degraded, clean) pairs of the task's classes.
+
+Starts from a DCPT pre-trained restorer (``--init``, loaded strictly: a checkpoint that does not
+fit ``model`` stops the run with the offending keys named) or from scratch without ``--init``.
+Keeps an EMA of the weights (0.999), clips the gradient norm, follows a cosine schedule, and
+validates PSNR/SSIM per class on held-out images with the EMA weights.
+
+Writes ``best.safetensors`` (best mean validation PSNR) and ``last.safetensors``; both carry the
+pre-training classifier and its class names, so ``Restorer.classify`` works on them. Also
+``metrics.jsonl`` and ``checkpoints/step-N`` training states (``--resume``).
+
+Usage:
+    accelerate launch train/finetune.py --config train/configs/nafnet-tiny-synthetic.yaml \\
+        --data ~/photos --init runs/pretrain/restorer.safetensors --output-dir runs/finetune
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts train/ first on sys.path, where data.py, config.py, ... would
+# shadow top-level packages of the same names; this code imports them as dcpt_sdk.train.*.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+from collections.abc import Callable, Sequence  # noqa: E402
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from dcpt_sdk.archs.base import RestorationNetwork  # noqa: E402
+from dcpt_sdk.checkpoint import load_model, save_model  # noqa: E402
+from dcpt_sdk.errors import ModelLoadError  # noqa: E402
+from dcpt_sdk.spec import ModelSpec  # noqa: E402
+from dcpt_sdk.train.config import Config, config_to_dict  # noqa: E402
+from dcpt_sdk.train.ema import ModelEMA  # noqa: E402
+from dcpt_sdk.train.factory import (  # noqa: E402
+    build_restorer,
+    build_train_set,
+    build_val_set,
+    spec_of,
+    task_of,
+)
+from dcpt_sdk.train.loop import (  # noqa: E402
+    TrainingRun,
+    build_loader,
+    config_from_args,
+    cosine_schedule,
+    make_accelerator,
+    parse_args,
+    run_main,
+)
+from dcpt_sdk.train.losses import l1_loss  # noqa: E402
+from dcpt_sdk.train.validation import validate_restorer  # noqa: E402
+
+__all__ = ["load_init", "main"]
+
+_SHOWN_KEYS = 6
+
+
+def load_init(path: str, restorer: RestorationNetwork) -> tuple[nn.Module | None, ModelSpec]:
+    """Copy a pre-trained checkpoint into ``restorer``; returns its classifier and spec.
+
+    Raises:
+        ModelLoadError: another architecture, or keys/shapes that differ (named in the message).
+    """
+    pre = load_model(path)
+    spec, own = spec_of(pre), spec_of(restorer)
+    if not isinstance(pre, RestorationNetwork):
+        raise ModelLoadError(f"--init '{path}' holds a {spec.arch}, not a restorer")
+    if spec.arch != own.arch:
+        raise ModelLoadError(
+            f"--init '{path}' holds a {spec.arch} {dict(spec.hparams)}, but the config's model is "
+            f"a {own.arch} {dict(own.hparams)}; set model.name/model.hparams to match it"
+        )
+    classifier = pre.classifier
+    pre.attach_classifier(None)
+    _check_fits(pre.state_dict(), restorer.state_dict(), path, own)
+    restorer.load_state_dict(pre.state_dict(), strict=True)
+    return classifier, spec
+
+
+def _check_fits(
+    given: dict[str, torch.Tensor], wanted: dict[str, torch.Tensor], path: str, own: ModelSpec
+) -> None:
+    missing = sorted(set(wanted) - set(given))
+    unexpected = sorted(set(given) - set(wanted))
+    shapes = sorted(
+        f"{k} {tuple(given[k].shape)} vs {tuple(wanted[k].shape)}"
+        for k in set(given) & set(wanted)
+        if given[k].shape != wanted[k].shape
+    )
+    problems = [
+        f"{label}: {', '.join(keys[:_SHOWN_KEYS])}{' ...' if len(keys) > _SHOWN_KEYS else ''}"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes))
+        if keys
+    ]
+    if problems:
+        raise ModelLoadError(
+            f"--init '{path}' does not fit model {own.arch} {dict(own.hparams)} "
+            f"({'; '.join(problems)}); set model.hparams to the pre-trained ones"
+        )
+
+
+def model_writer(
+    cfg: Config,
+    run: TrainingRun,
+    classifier: nn.Module | None,
+    init_spec: ModelSpec | None,
+) -> Callable[[RestorationNetwork, Path], None]:
+    """Saves a restorer (the EMA copy) with the pre-training classifier attached."""
+
+    def write(model: RestorationNetwork, file: Path) -> None:
+        own = spec_of(model)
+        provenance = {
+            "training": "finetune",
+            "task": cfg.data.task,
+            "step": run.progress.step,
+            "init": Path(cfg.finetune.init).name if cfg.finetune.init else None,
+            "init_sha256": init_spec.provenance.get("checkpoint_sha256") if init_spec else None,
+            "config": config_to_dict(cfg),
+        }
+        spec = own.replace(provenance=provenance)
+        if classifier is not None and init_spec is not None:
+            spec = spec.replace(
+                degradation_classes=init_spec.degradation_classes, classifier=init_spec.classifier
+            )
+        model.attach_classifier(classifier)
+        try:
+            save_model(model, file, spec)
+        finally:
+            model.attach_classifier(None)
+
+    return write
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(__doc__ or "", argv, finetune=True)
+    cfg = config_from_args(args)
+    accelerator = make_accelerator(cfg)
+    from accelerate.utils import set_seed
+
+    set_seed(cfg.training.seed)
+    task = task_of(cfg)
+    restorer = build_restorer(cfg)
+    classifier, init_spec = None, None
+    if cfg.finetune.init:
+        classifier, init_spec = load_init(cfg.finetune.init, restorer)
+    optim = cfg.optim
+    optimizer = torch.optim.AdamW(
+        restorer.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, betas=optim.betas
+    )
+    scheduler = cosine_schedule(optimizer, cfg.schedule, cfg.training.max_steps)
+    train_loader = build_loader(build_train_set(cfg), cfg, train=True)
+    val_set = build_val_set(cfg)
+    val_batch = cfg.training.batch_size if cfg.data.val_crop else 1
+
+    model, optimizer, scheduler, train_loader = accelerator.prepare(
+        restorer, optimizer, scheduler, train_loader
+    )
+    val_loader = None
+    if val_set is not None:
+        val_loader = accelerator.prepare(
+            build_loader(val_set, cfg, train=False, batch_size=val_batch)
+        )
+
+    run = TrainingRun(accelerator, cfg, "finetune")
+    # EMA after prepare, so its copy lives on the training device.
+    ema = ModelEMA(restorer, cfg.finetune.ema_decay) if cfg.finetune.ema_decay > 0 else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+    run.resume(args.resume)
+    write = model_writer(cfg, run, classifier, init_spec)
+    shipped = ema.module if ema is not None else restorer
+    multiple = spec_of(restorer).pad_multiple
+    training = cfg.training
+    for step, micro_batches in run.steps(train_loader):
+        for i, batch in enumerate(micro_batches):
+            with run.sync(model, last=i == len(micro_batches) - 1):
+                loss = l1_loss(model(batch["lq"]), batch["gt"])
+                accelerator.backward(loss / len(micro_batches))
+        grad_norm = torch.zeros(())
+        if cfg.finetune.grad_clip > 0:
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.finetune.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(restorer)
+
+        if run.due(step, training.log_interval):
+            run.log(
+                step,
+                {
+                    "loss/l1": run.mean(loss),
+                    "grad_norm": float(grad_norm),
+                    "lr": scheduler.get_last_lr()[0],
+                    "sec_per_step": run.timing(),
+                },
+            )
+        last = step == training.max_steps
+        if val_loader is not None and (run.due(step, training.val_interval) or last):
+            metrics = validate_restorer(accelerator, shipped, val_loader, task.classes, multiple)
+            run.log(step, metrics)
+            score = metrics.get("val/psnr/mean")
+            if score is not None and (run.progress.best is None or score > run.progress.best):
+                run.progress.best, run.progress.best_step = score, step
+                if run.main:
+                    write(shipped, run.out / "best.safetensors")
+            run.timing()
+        if run.due(step, training.checkpoint_interval) or last:
+            run.save(lambda folder: write(shipped, folder / "restorer.safetensors"))
+            run.timing()
+
+    if run.main:
+        write(shipped, run.out / "last.safetensors")
+        if val_loader is None:
+            write(shipped, run.out / "best.safetensors")  # nothing to choose by: the last
+        best = run.progress.best
+        run.message(
+            f"wrote {run.out / 'last.safetensors'}; best.safetensors: "
+            + (f"val PSNR {best:.2f} dB at step {run.progress.best_step}" if best else "= last")
+        )
+    run.finish()
+
+
+if __name__ == "__main__":
+    run_main(main)
