@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from dcpt_sdk.runtimes.base import Runtime
 
 from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
+from dcpt_sdk.runtimes.base import Runtime
 
 __all__ = ["OnnxRuntimeRuntime", "is_available", "load_artifact", "providers_for"]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from dcpt_sdk.runtimes.base import Runtime
 
 from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import UnsupportedOptionError
+from dcpt_sdk.runtimes.base import Runtime
 
 __all__ = ["OpenVinoRuntime", "is_available", "load_artifact", "ov_device", "PRECISION_HINT"]
 
@@ -82,7 +82,8 @@ class OpenVinoRuntime(Runtime):
             )
         super().__init__(info.spec, target, info.precision)
         self._model = _Compiled(core, directory / info.model_file, target, hint)
-        self.inference_precision = str(self._model.compiled.get_property(PRECISION_HINT))
+        applied = self._model.compiled.get_property(PRECISION_HINT)
+        self.inference_precision = str(getattr(applied, "to_string", applied.__str__)())
         self._classifier = (
             _Compiled(core, directory / info.classifier_file, target, hint)
             if info.classifier_file

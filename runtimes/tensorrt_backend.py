@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from dcpt_sdk.runtimes.base import Runtime
 
 from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
+from dcpt_sdk.runtimes.base import Runtime
 
 __all__ = ["TensorRtRuntime", "is_available", "load_artifact"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_network
+from _export_nets import tiny_network
 
 from dcpt_sdk.artifact import read_artifact
 from dcpt_sdk.export import CLASSIFIER_THRESHOLDS, THRESHOLDS
@@ -53,7 +53,9 @@ def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str)
         pytest.importorskip("openvino", reason="the openvino extra is not installed")
     directory, info = exported(name, fmt, precision)
     assert read_artifact(directory) == info
-    assert len(info.parity) == 2 and all(THRESHOLDS[precision].passes(v) for v in info.parity.values())
+    assert len(info.parity) == 2 and all(
+        THRESHOLDS[precision].passes(v) for v in info.parity.values()
+    )
     network = tiny_network(name)
     inputs = _third_size_input(network.spec)
     runtime = load_artifact(directory, info, "cpu")
@@ -98,9 +100,20 @@ def test_int8_onnx_is_qdq_with_float_first_and_last_conv(exported) -> None:
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     producers = {out: n for n in model.graph.node for out in n.output}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    weights_dq = [producers.get(c.input[1]) for c in convs]
-    quantized = [dq is not None and dq.op_type == "DequantizeLinear" for dq in weights_dq]
-    assert not quantized[0] and not quantized[-1] and sum(quantized) >= len(convs) - 2
+
+    def quantized(conv) -> bool:  # type: ignore[no-untyped-def]
+        weight = producers.get(conv.input[1])
+        return weight is not None and weight.op_type == "DequantizeLinear"
+
+    def reads_pool(conv) -> bool:  # type: ignore[no-untyped-def]
+        # NAFNet's channel attention: a conv on a global mean (through the DQ of its input, if any)
+        source = producers.get(conv.input[0])
+        return source is not None and source.op_type == "ReduceMean"
+
+    assert not quantized(convs[0]) and not quantized(convs[-1])
+    middle = convs[1:-1]
+    assert all(quantized(c) != reads_pool(c) for c in middle)
+    assert sum(quantized(c) for c in middle) >= len(middle) // 2
     # Symmetric: every activation zero point is 0 (int8).
     inits = {t.name: t for t in model.graph.initializer}
     q_nodes = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
@@ -117,7 +130,7 @@ def test_openvino_records_the_precision_hint(exported) -> None:
         directory, info = exported("nafnet-tiny", "openvino", precision)
         assert info.runtime_hints == {"INFERENCE_PRECISION_HINT": hint}
         runtime = load_artifact(directory, info, "cpu")
-        assert runtime.inference_precision in (hint, {"f32": "f32", "bf16": "bf16"}[hint])
+        assert runtime.inference_precision == hint
         runtime.close()
     fp32_bin = (exported("nafnet-tiny", "openvino", "fp32")[0] / "model.bin").stat().st_size
     fp16_bin = (exported("nafnet-tiny", "openvino", "fp16")[0] / "model.bin").stat().st_size

@@ -1,0 +1,288 @@
+"""``export(model, format, precision, output_dir, **options)``: one verified artifact directory.
+
+Steps: check every option against the formats table (before any work) -> build the model file(s)
+in a temporary directory beside the target -> load them back through the runtime a user gets ->
+measure parity with fp32 torch (export/verify.py) -> write dcpt.json (and the same facts into the
+ONNX metadata) -> rename the directory into place. A failure at any step leaves no artifact.
+
+The DCPT classifier, when the model carries one, is exported as a second, standalone model file
+(image -> logits) that contains the restorer's encoder/decoder up to the classifier's feature taps
+plus the classifier head (``_ClassifierGraph``). The other choice, a restorer file with two outputs
+(image and features) and a head-only file, would make every restoration pay for the feature
+outputs and tie the two files' formats together; the standalone file costs a second pass through
+the shared layers only when ``classify`` is called, and each file stays single-input/single-output,
+which every backend handles the same way. Int8 artifacts carry an fp32 classifier (the logits of a
+quantized feature path drift more than its restored image does; the head is small).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcpt_sdk._optional import require
+from dcpt_sdk.artifact import ArtifactInfo, is_artifact_dir, write_artifact_info
+from dcpt_sdk.errors import UnsupportedOptionError
+from dcpt_sdk.export import verify
+from dcpt_sdk.export.builders import BUILDERS, BuildOptions, Built, spec_of
+from dcpt_sdk.formats import Format, Precision, check_precision, get_format
+from dcpt_sdk.spec import ModelSpec
+
+__all__ = ["export", "EXPORTABLE_FORMATS"]
+
+EXPORTABLE_FORMATS = ("onnx", "openvino", "tensorrt")
+_INT8_ONLY = ("calib", "calib_count")
+_VERIFY_DEVICE = {"onnx": "cpu", "openvino": "cpu", "tensorrt": "cuda"}
+
+
+class _ClassifierGraph(nn.Module):
+    """image -> degradation logits: the restorer's feature path plus its classifier head."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.network.classify_logits(x)  # type: ignore[operator]
+        return logits
+
+
+def _check_options(fmt: Format, precision: str, options: Mapping[str, Any]) -> None:
+    unknown = sorted(set(options) - set(fmt.export_options))
+    if unknown:
+        raise UnsupportedOptionError(
+            f"{fmt.name} export does not accept option(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(fmt.export_options)}"
+        )
+    given = [name for name in _INT8_ONLY if name in options]
+    if given and precision != "int8":
+        raise UnsupportedOptionError(
+            f"{', '.join(given)} only apply to precision='int8' (calibration); "
+            f"got precision='{precision}'"
+        )
+    for flag in ("slim", "dynamo"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise UnsupportedOptionError(f"{flag} must be True or False; got {options[flag]!r}")
+
+
+def _resolve_model(model: nn.Module | str | os.PathLike[str]) -> nn.Module:
+    """A torch network with a spec, a checkpoint path, a zoo name, or a preset (untrained)."""
+    if isinstance(model, nn.Module):
+        if not isinstance(getattr(model, "spec", None), ModelSpec):
+            raise UnsupportedOptionError(
+                "the torch module has no .spec (ModelSpec); build it with dcpt_sdk.create_model "
+                "or load it with dcpt_sdk.load_model"
+            )
+        return model
+    if not isinstance(model, str | os.PathLike):
+        raise UnsupportedOptionError(
+            f"model must be a torch module, a checkpoint path or a model name; "
+            f"got {type(model).__name__}"
+        )
+    from dcpt_sdk import zoo
+    from dcpt_sdk.checkpoint import CHECKPOINT_SUFFIXES, load_model
+
+    path = Path(model)
+    if path.is_file() or path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        return load_model(path)
+    if str(model) == "default" or str(model) in zoo.available_models():
+        return load_model(zoo.model_path(str(model)))
+    from dcpt_sdk.models import create_model
+
+    network = create_model(str(model))
+    warnings.warn(
+        f"'{model}' is a preset: exporting UNTRAINED weights (pass a checkpoint to export "
+        "trained ones)",
+        UserWarning,
+        stacklevel=3,
+    )
+    return network
+
+
+def _has_classifier(network: nn.Module) -> bool:
+    spec = spec_of(network)
+    return getattr(network, "classifier", None) is not None and bool(spec.degradation_classes)
+
+
+def _check_target(target: Path) -> None:
+    if target.is_file():
+        raise UnsupportedOptionError(f"output_dir '{target}' is a file; give a directory")
+    if target.is_dir() and any(target.iterdir()) and not is_artifact_dir(target):
+        raise UnsupportedOptionError(
+            f"output_dir '{target}' exists and is not an artifact directory; refusing to "
+            "replace it (choose a new or empty directory)"
+        )
+
+
+@contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    """A temp directory beside ``target``, renamed onto it on success, removed on failure."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield staging
+        _commit(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _commit(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``; an existing artifact there is swapped out, then deleted."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(target, backup)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _tool_versions(fmt: Format, precision: str) -> dict[str, str]:
+    import importlib
+    import importlib.metadata
+
+    try:
+        own = importlib.metadata.version("dcpt-sdk")
+    except importlib.metadata.PackageNotFoundError:  # a source checkout on PYTHONPATH
+        own = "source"
+    versions = {"dcpt-sdk": own, "torch": torch.__version__}
+    modules = ["onnx", "onnxruntime"]
+    modules += {"openvino": ["openvino"], "tensorrt": ["tensorrt"]}.get(fmt.name, [])
+    if precision == "int8" and fmt.name == "openvino":
+        modules.append("nncf")
+    for name in modules:
+        versions[name] = str(getattr(importlib.import_module(name), "__version__", "unknown"))
+    return versions
+
+
+def _verify(
+    info: ArtifactInfo, directory: Path, network: nn.Module, export_size: tuple[int, int]
+) -> ArtifactInfo:
+    """Run the artifact through its runtime; return info with parity, or raise."""
+    from dcpt_sdk.runtimes import load_artifact
+
+    spec = info.spec
+    profile = info.shape_profile
+    bounds = None
+    if "min" in profile:  # a TensorRT profile bounds the sizes the engine accepts
+        bounds = (tuple(profile["min"][2:]), tuple(profile["max"][2:]))
+    inputs = verify.verification_inputs(spec, export_size, bounds)
+    runtime = load_artifact(directory, info, _VERIFY_DEVICE[info.format])
+    try:
+        parity = verify.measure(
+            runtime.infer, verify.reference_outputs(network, inputs), inputs, spec
+        )
+        verify.check(parity, verify.THRESHOLDS[info.precision], f"{info.format} {info.precision}")
+        classifier_parity: dict[str, Any] = {}
+        if info.classifier_file:
+            references = verify.reference_outputs(network.classify_logits, inputs)
+            classifier_parity = verify.measure_logits(runtime.classify_logits, references, inputs)
+            threshold = verify.CLASSIFIER_THRESHOLDS[info.precision]
+            verify.check(classifier_parity, threshold, f"{info.format} {info.precision} classifier")
+    finally:
+        runtime.close()
+    return dataclasses.replace(info, parity=parity, classifier_parity=classifier_parity)
+
+
+def _default_output_dir(spec: ModelSpec, fmt: Format, precision: str) -> Path:
+    return Path(f"{spec.name or spec.arch}-{fmt.name}-{precision}")
+
+
+def export(
+    model: nn.Module | str | os.PathLike[str],
+    format: str,
+    precision: Precision | str = "fp32",
+    output_dir: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> ArtifactInfo:
+    """Export a restoration model to one verified artifact directory.
+
+    Args:
+        model: a dcpt network (with ``.spec``), a checkpoint path, a zoo name, or a preset name
+            (untrained weights; a warning says so).
+        format: "onnx", "openvino" or "tensorrt" (see dcpt_sdk.formats.FORMATS).
+        precision: "fp32", "fp16", "bf16" or "int8", as the format allows.
+        output_dir: the artifact directory to create (default "<name>-<format>-<precision>").
+            An existing artifact there is replaced; any other non-empty directory is refused.
+        **options: the format's export options (FORMATS[...].export_options):
+            opset (17), slim (True), dynamo (False), export_size (64, the tracing size);
+            calib (folder of images) and calib_count (16), int8 only;
+            min_size / opt_size / max_size (64 / 512 / 1024) and workspace_gb (4), TensorRT.
+
+    Returns:
+        The ArtifactInfo written to dcpt.json, parity figures included.
+
+    Raises:
+        UnsupportedOptionError: unknown format/precision/option (the message lists valid ones).
+        MissingDependencyError: the format's package (or, for TensorRT, a CUDA GPU) is missing.
+        VerificationError: the exported model missed its precision's parity threshold.
+
+    Example:
+        >>> info = export("model.safetensors", "openvino", "int8", "out/openvino-int8")
+        >>> info.parity
+        {'37x53->40x56': {'psnr_db': 47.1, 'max_abs': 0.012}, ...}
+    """
+    if format not in EXPORTABLE_FORMATS:
+        get_format(format)  # unknown names get the table's error
+        raise UnsupportedOptionError(
+            f"'{format}' is not an export target; valid: {', '.join(EXPORTABLE_FORMATS)} "
+            "(torch weights are saved with dcpt_sdk.save_model)"
+        )
+    fmt = get_format(format)
+    checked = check_precision(fmt, precision)
+    _check_options(fmt, checked, options)
+    _require_backend(fmt)
+    network = copy.deepcopy(_resolve_model(model)).float().cpu().eval()
+    spec = spec_of(network)
+    build_options = BuildOptions.from_options(spec, fmt, options)
+    target = Path(output_dir) if output_dir is not None else _default_output_dir(spec, fmt, checked)
+    _check_target(target)
+    classifier = _ClassifierGraph(network).eval() if _has_classifier(network) else None
+    with _staging(target) as staging:
+        built = BUILDERS[fmt.name](network, classifier, staging, checked, build_options)
+        info = _info(spec, fmt, checked, built)
+        info = _verify(info, staging, network, build_options.export_size)
+        built.finalize(staging, info.to_dict())
+        write_artifact_info(staging, info)
+    return info
+
+
+def _require_backend(fmt: Format) -> None:
+    """Fail before any work when the format's package (or GPU) is missing."""
+    if fmt.needs_gpu:
+        from dcpt_sdk.export.tensorrt import require_tensorrt
+
+        require_tensorrt()
+    else:
+        require(fmt.python_module, f"{fmt.name} export")
+    require("onnx", f"{fmt.name} export")  # every format goes through the ONNX graph
+
+
+def _info(spec: ModelSpec, fmt: Format, precision: Precision, built: Built) -> ArtifactInfo:
+    return ArtifactInfo(
+        spec=spec,
+        format=fmt.name,
+        precision=precision,
+        model_file=fmt.model_file,
+        classifier_file=built.classifier_file,
+        opset=built.opset,
+        shape_profile=built.shape_profile,
+        runtime_hints=built.runtime_hints,
+        tool_versions=_tool_versions(fmt, precision),
+    )

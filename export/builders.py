@@ -1,0 +1,250 @@
+"""Per-format builders: write an artifact's model file(s) into a staging directory.
+
+Every format starts from the same fp32 ONNX graph of the network (and of the classifier), so the
+graph that ONNX Runtime verifies is the graph OpenVINO converts and TensorRT parses. Intermediate
+files live in a scratch directory that is always removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcpt_sdk.errors import UnsupportedOptionError
+from dcpt_sdk.export import onnx as onnx_export
+from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.export.quantize import DEFAULT_CALIB_COUNT
+from dcpt_sdk.formats import Format, Precision
+from dcpt_sdk.spec import ModelSpec
+
+__all__ = ["BuildOptions", "Built", "BUILDERS", "classifier_precision", "spec_of"]
+
+DEFAULT_EXPORT_SIZE = 64
+
+
+def spec_of(network: nn.Module) -> ModelSpec:
+    """The network's ModelSpec (``network.spec``); api.export checked it is there."""
+    spec = getattr(network, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise UnsupportedOptionError(
+            "the torch module has no .spec (ModelSpec); build it with dcpt_sdk.create_model "
+            "or load it with dcpt_sdk.load_model"
+        )
+    return spec
+
+
+def classifier_precision(precision: Precision) -> Precision:
+    """The classifier file's precision: the artifact's, except fp32 for int8 artifacts."""
+    return "fp32" if precision == "int8" else precision
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """The export options of api.export, checked and with defaults filled in."""
+
+    export_size: tuple[int, int] = (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE)
+    opset: int = onnx_export.DEFAULT_OPSET
+    slim: bool = True
+    dynamo: bool = False
+    calib: Path | None = None
+    calib_count: int = DEFAULT_CALIB_COUNT
+    trt_sizes: Mapping[str, Any] = field(default_factory=dict)
+    workspace_gb: float = 4.0
+
+    @classmethod
+    def from_options(cls, spec: ModelSpec, fmt: Format, options: Mapping[str, Any]) -> BuildOptions:
+        from dcpt_sdk.export.tensorrt import DEFAULT_SIZES, _parse_size, shape_profile
+
+        size = _parse_size("export_size", options.get("export_size", DEFAULT_EXPORT_SIZE))
+        if size[0] % spec.pad_multiple or size[1] % spec.pad_multiple:
+            raise UnsupportedOptionError(
+                f"export_size {size[0]}x{size[1]} is not a multiple of this model's pad multiple "
+                f"{spec.pad_multiple}"
+            )
+        calib = options.get("calib")
+        trt_sizes = {k: options.get(k, v) for k, v in DEFAULT_SIZES.items()}
+        if fmt.name == "tensorrt":
+            shape_profile(spec, **trt_sizes)  # refuse a bad profile before any work
+        return cls(
+            export_size=size,
+            opset=options.get("opset", onnx_export.DEFAULT_OPSET),
+            slim=options.get("slim", True),
+            dynamo=options.get("dynamo", False),
+            calib=Path(calib) if calib is not None else None,
+            calib_count=options.get("calib_count", DEFAULT_CALIB_COUNT),
+            trt_sizes=trt_sizes,
+            workspace_gb=options.get("workspace_gb", 4.0),
+        )
+
+
+@dataclass
+class Built:
+    """What a builder wrote, for dcpt.json."""
+
+    classifier_file: str | None
+    opset: int | None
+    shape_profile: dict[str, Any]
+    runtime_hints: dict[str, Any] = field(default_factory=dict)
+    onnx_files: tuple[str, ...] = ()
+
+    def finalize(self, directory: Path, facts: Mapping[str, Any]) -> None:
+        """Write the artifact facts into the ONNX files' metadata_props (after verification)."""
+        for name in self.onnx_files:
+            model = onnx_export.load(directory / name)
+            onnx_export.set_metadata(model, facts)
+            onnx_export.save(model, directory / name)
+
+
+def _fp32_onnx(
+    module: nn.Module, path: Path, spec: ModelSpec, options: BuildOptions, *, is_image: bool
+) -> Path:
+    """Export ``module`` to fp32 ONNX at ``path`` (slimmed unless options.slim is False)."""
+    crop = sample_crops([options.export_size], seed=7, degrade=False)[0]
+    example = torch.from_numpy(to_batch(crop, spec))
+    onnx_export.torch_to_onnx(
+        module, path, example, opset=options.opset, dynamo=options.dynamo, is_image=is_image
+    )
+    if options.slim:
+        onnx_export.save(onnx_export.slim(onnx_export.load(path)), path)
+    return path
+
+
+def _convert(
+    fp32_path: Path, output: Path, precision: Precision, spec: ModelSpec, options: BuildOptions
+) -> Path:
+    """The fp32 ONNX at ``precision``: a copy, the fp16 graph, or the Q/DQ int8 graph."""
+    if precision == "fp16":
+        onnx_export.save(onnx_export.to_fp16(onnx_export.load(fp32_path)), output)
+    elif precision == "int8":
+        from dcpt_sdk.export.quantize import calibration_batches, quantize_onnx_qdq
+
+        batches = calibration_batches(spec, options.calib, options.calib_count)
+        quantize_onnx_qdq(fp32_path, output, batches)
+    else:
+        shutil.copyfile(fp32_path, output)
+    return output
+
+
+def _onnx_profile(spec: ModelSpec, options: BuildOptions) -> dict[str, Any]:
+    return {
+        "dynamic_axes": ["batch", "height", "width"],
+        "multiple": spec.pad_multiple,
+        "traced_at": [1, spec.in_channels, *options.export_size],
+    }
+
+
+def _onnx_graphs(
+    network: nn.Module,
+    classifier: nn.Module | None,
+    scratch: Path,
+    precision: Precision,
+    options: BuildOptions,
+) -> tuple[Path, Path | None]:
+    """fp32-derived ONNX files of the restorer (at ``precision``) and the classifier."""
+    spec = spec_of(network)
+    restorer = _fp32_onnx(network, scratch / "restorer.fp32.onnx", spec, options, is_image=True)
+    restorer = _convert(restorer, scratch / "restorer.onnx", precision, spec, options)
+    if classifier is None:
+        return restorer, None
+    head = _fp32_onnx(classifier, scratch / "classifier.fp32.onnx", spec, options, is_image=False)
+    head = _convert(
+        head, scratch / "classifier.onnx", classifier_precision(precision), spec, options
+    )
+    return restorer, head
+
+
+def build_onnx(
+    network: nn.Module,
+    classifier: nn.Module | None,
+    directory: Path,
+    precision: Precision,
+    options: BuildOptions,
+) -> Built:
+    with tempfile.TemporaryDirectory(prefix="dcpt-onnx-") as scratch:
+        restorer, head = _onnx_graphs(network, classifier, Path(scratch), precision, options)
+        shutil.copyfile(restorer, directory / "model.onnx")
+        if head is not None:
+            shutil.copyfile(head, directory / "classifier.onnx")
+    files = ("model.onnx", "classifier.onnx") if head is not None else ("model.onnx",)
+    return Built(
+        classifier_file="classifier.onnx" if head is not None else None,
+        opset=options.opset,
+        shape_profile=_onnx_profile(spec_of(network), options),
+        onnx_files=files,
+    )
+
+
+def build_openvino(
+    network: nn.Module,
+    classifier: nn.Module | None,
+    directory: Path,
+    precision: Precision,
+    options: BuildOptions,
+) -> Built:
+    from dcpt_sdk.export.openvino import export_ir, runtime_hints
+    from dcpt_sdk.export.quantize import calibration_batches
+
+    spec = spec_of(network)
+    with tempfile.TemporaryDirectory(prefix="dcpt-openvino-") as scratch:
+        restorer, head = _onnx_graphs(network, classifier, Path(scratch), "fp32", options)
+        batches = None
+        if precision == "int8":
+            batches = calibration_batches(spec, options.calib, options.calib_count)
+        export_ir(restorer, directory / "model.xml", precision, batches)
+        if head is not None:
+            export_ir(head, directory / "classifier.xml", classifier_precision(precision))
+    return Built(
+        classifier_file="classifier.xml" if head is not None else None,
+        opset=options.opset,
+        shape_profile=_onnx_profile(spec, options),
+        runtime_hints=runtime_hints(precision),
+    )
+
+
+def build_tensorrt(
+    network: nn.Module,
+    classifier: nn.Module | None,
+    directory: Path,
+    precision: Precision,
+    options: BuildOptions,
+) -> Built:
+    from dcpt_sdk.export.tensorrt import build_engine, shape_profile
+
+    profile = shape_profile(spec_of(network), **options.trt_sizes)
+    with tempfile.TemporaryDirectory(prefix="dcpt-tensorrt-") as scratch:
+        restorer, head = _onnx_graphs(network, classifier, Path(scratch), precision, options)
+        build_engine(
+            restorer,
+            directory / "model.engine",
+            profile,
+            workspace_gb=options.workspace_gb,
+            exact_fp32=precision == "fp32",
+        )
+        if head is not None:
+            build_engine(
+                head,
+                directory / "classifier.engine",
+                profile,
+                workspace_gb=options.workspace_gb,
+                exact_fp32=classifier_precision(precision) == "fp32",
+            )
+    return Built(
+        classifier_file="classifier.engine" if head is not None else None,
+        opset=options.opset,
+        shape_profile=profile.to_dict(),
+    )
+
+
+Builder = Callable[[nn.Module, nn.Module | None, Path, Precision, BuildOptions], Built]
+BUILDERS: Mapping[str, Builder] = {
+    "onnx": build_onnx,
+    "openvino": build_openvino,
+    "tensorrt": build_tensorrt,
+}

@@ -1,0 +1,155 @@
+"""``dcpt-export``: export a model to one verified artifact directory per format x precision.
+
+    dcpt-export MODEL --onnx --openvino --trt --precision fp16 int8 [--calib DIR] -o OUTDIR
+
+writes OUTDIR/onnx-fp16, OUTDIR/onnx-int8, OUTDIR/openvino-fp16, ... Format flags, precisions and
+the options each format accepts come from dcpt_sdk.formats.FORMATS. Every combination and option
+is checked before the first export starts; a DcptError prints one "error: ..." line, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dcpt_sdk.errors import DcptError, UnsupportedOptionError
+from dcpt_sdk.formats import PRECISIONS, Format, check_precision, get_format
+
+__all__ = ["main", "build_parser"]
+
+_ALIASES = {"tensorrt": ("--trt",)}
+# CLI flag (dest) -> export option name; the formats table says which format takes which.
+_OPTION_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "opset": ("--opset", {"type": int, "help": "ONNX opset (>= 17; default 17)"}),
+    "slim": (
+        "--no-slim",
+        {"action": "store_false", "default": None, "help": "skip ONNX graph slimming"},
+    ),
+    "dynamo": (
+        "--dynamo",
+        {"action": "store_true", "default": None, "help": "torch.export-based ONNX exporter"},
+    ),
+    "export_size": ("--export-size", {"help": "tracing size, N or HxW (default 64)"}),
+    "calib": ("--calib", {"type": Path, "help": "folder of calibration images (int8)"}),
+    "calib_count": ("--calib-count", {"type": int, "help": "calibration crops (int8; default 16)"}),
+    "min_size": ("--min-size", {"help": "TensorRT profile minimum, N or HxW (default 64)"}),
+    "opt_size": ("--opt-size", {"help": "TensorRT profile optimum, N or HxW (default 512)"}),
+    "max_size": ("--max-size", {"help": "TensorRT profile maximum, N or HxW (default 1024)"}),
+    "workspace_gb": ("--workspace-gb", {"type": float, "help": "TensorRT builder workspace GiB"}),
+}
+
+
+def _export_formats() -> list[Format]:
+    from dcpt_sdk.export.api import EXPORTABLE_FORMATS
+
+    return [get_format(name) for name in EXPORTABLE_FORMATS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The dcpt-export argument parser (flags derived from the formats table)."""
+    parser = argparse.ArgumentParser(
+        prog="dcpt-export",
+        description="Export a dcpt model to ONNX / OpenVINO / TensorRT, verified against torch.",
+    )
+    parser.add_argument("model", help="checkpoint (.safetensors/.pth), zoo name or preset name")
+    formats = parser.add_argument_group("formats (one artifact per format x precision)")
+    for fmt in _export_formats():
+        formats.add_argument(
+            f"--{fmt.name}",
+            *_ALIASES.get(fmt.name, ()),
+            dest=f"format_{fmt.name}",
+            action="store_true",
+            help=f"export {fmt.model_file} (precisions: {', '.join(fmt.precisions)}"
+            f"{'; needs an NVIDIA GPU' if fmt.needs_gpu else ''})",
+        )
+    parser.add_argument(
+        "--precision", nargs="+", choices=PRECISIONS, default=["fp32"], help="default: fp32"
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    options = parser.add_argument_group("format options (each goes to the formats that take it)")
+    for dest, (flag, kwargs) in _OPTION_FLAGS.items():
+        options.add_argument(flag, dest=dest, **kwargs)
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[Format, str, dict[str, Any]]]:
+    """Every (format, precision, options) to export, checked before any work starts."""
+    formats = [fmt for fmt in _export_formats() if getattr(args, f"format_{fmt.name}")]
+    if not formats:
+        flags = ", ".join(f"--{fmt.name}" for fmt in _export_formats())
+        raise UnsupportedOptionError(f"choose at least one format: {flags} (--trt = --tensorrt)")
+    given = {name: getattr(args, name) for name in _OPTION_FLAGS if getattr(args, name) is not None}
+    for name in given:
+        if not any(name in fmt.export_options for fmt in formats):
+            takers = [f.name for f in _export_formats() if name in f.export_options]
+            raise UnsupportedOptionError(
+                f"{_OPTION_FLAGS[name][0]} applies to {', '.join(takers)}, none of which was chosen"
+            )
+    if any(k in given for k in ("calib", "calib_count")) and "int8" not in args.precision:
+        raise UnsupportedOptionError("--calib/--calib-count only apply to --precision int8")
+    plan = []
+    for fmt in formats:
+        for precision in dict.fromkeys(args.precision):
+            check_precision(fmt, precision)
+            options = {k: v for k, v in given.items() if k in fmt.export_options}
+            if precision != "int8":
+                options = {k: v for k, v in options.items() if k not in ("calib", "calib_count")}
+            plan.append((fmt, precision, options))
+    return plan
+
+
+def _summary(info: Any) -> str:
+    psnr = min(float(v["psnr_db"]) for v in info.parity.values())
+    max_abs = max(float(v["max_abs"]) for v in info.parity.values())
+    return f"PSNR >= {psnr:.1f} dB, max-abs {max_abs:.2e} vs torch fp32"
+
+
+def _load(model: str) -> Any:
+    """The model, loaded once for every export; warnings become one "warning:" line each."""
+    from dcpt_sdk.export.api import _resolve_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        network = _resolve_model(model)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return network
+
+
+def _run(args: argparse.Namespace) -> None:
+    from dcpt_sdk.export.api import export
+    from dcpt_sdk.export.tensorrt import require_tensorrt
+
+    plan = _plan(args)
+    if any(fmt.needs_gpu for fmt, _, _ in plan):
+        require_tensorrt()  # fail before exporting anything else
+    network = _load(args.model)
+    for fmt, precision, options in plan:
+        target = args.output / f"{fmt.name}-{precision}"
+        started = time.perf_counter()
+        info = export(network, fmt.name, precision, target, **options)
+        seconds = time.perf_counter() - started
+        print(f"{fmt.name}-{precision}: {target} ({_summary(info)}; {seconds:.1f} s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of dcpt-export; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        _run(args)
+    except DcptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; no partial artifact was left", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

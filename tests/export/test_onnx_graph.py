@@ -1,0 +1,117 @@
+"""The ONNX graph passes: fp16 islands that keep normalisations in fp32, slimming, topology."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+
+from dcpt_sdk.archs.nafnet.network import LayerNorm2d  # noqa: E402
+from dcpt_sdk.export import onnx as onnx_export  # noqa: E402
+
+
+class LoudNorm(nn.Module):
+    """conv -> x300 -> channel LayerNorm -> conv: squares of 300-ish values overflow fp16."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.first = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = LayerNorm2d(8)
+        self.last = nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last(self.norm(self.first(x) * 300.0)) + x
+
+
+def _run(model, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": x})[0]
+
+
+@pytest.fixture(scope="module")
+def loud(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, object]:
+    module = LoudNorm().eval()
+    path = tmp_path_factory.mktemp("loud") / "loud.onnx"
+    onnx_export.torch_to_onnx(module, path, torch.rand(1, 3, 16, 16))
+    return module, onnx_export.slim(onnx_export.load(path))
+
+
+def _input_types(model) -> dict[str, set[int]]:  # type: ignore[no-untyped-def]
+    """op type -> element types of its first input, after ONNX type inference."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    types.update({v.name: v.type.tensor_type.elem_type for v in inferred.graph.input})
+    found: dict[str, set[int]] = {}
+    for node in inferred.graph.node:
+        if node.input and node.input[0] in types:
+            found.setdefault(node.op_type, set()).add(types[node.input[0]])
+    return found
+
+
+def test_fp16_islands_compute_normalisation_in_fp32(loud) -> None:
+    module, model = loud
+    float32, float16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    naive = _input_types(onnx_export.to_fp16(model, keep_fp32=()))
+    assert naive["Pow"] == {float16}  # 300-ish values squared: > 65504, inf on fp16 hardware
+    half = onnx_export.to_fp16(model)
+    kept = _input_types(half)
+    for op in ("ReduceMean", "Sub", "Pow", "Sqrt", "Div"):
+        assert kept[op] == {float32}, op
+    assert float16 in kept["Conv"] and float32 in kept["Conv"]  # first conv fp16, last fp32
+    x = np.random.default_rng(0).random((1, 3, 24, 40), dtype=np.float32)
+    with torch.no_grad():
+        reference = module(torch.from_numpy(x)).numpy()
+    assert np.abs(_run(half, x) - reference).max() < 5e-3
+
+
+def test_islands_cover_the_layernorm_pattern_and_the_tail(loud) -> None:
+    _, model = loud
+    islands = onnx_export.fp32_island_nodes(model)
+    by_name = {n.name: n.op_type for n in model.graph.node}
+    kept = sorted(by_name[name] for name in islands)
+    # ReduceMean x2, Sub, Pow, Add(eps), Sqrt, Div; the last Conv and the residual Add.
+    assert kept == sorted(
+        ["ReduceMean", "ReduceMean", "Sub", "Pow", "Add", "Sqrt", "Div", "Conv", "Add"]
+    )
+    first_conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    assert first_conv.name not in islands
+
+
+def test_fp16_graph_is_valid_with_fp32_io(loud) -> None:
+    _, model = loud
+    half = onnx_export.to_fp16(model)
+    onnx.checker.check_model(half)
+    float32 = onnx.TensorProto.FLOAT
+    assert half.graph.input[0].type.tensor_type.elem_type == float32
+    assert half.graph.output[0].type.tensor_type.elem_type == float32
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in half.graph.initializer)
+
+
+def test_slim_removes_identity_chains(tmp_path: Path) -> None:
+    from _export_nets import tiny_network
+
+    network = tiny_network("nafnet-tiny", classifier=False)
+    path = tmp_path / "n.onnx"
+    onnx_export.torch_to_onnx(network, path, torch.rand(1, 3, 32, 32))
+    raw = onnx_export.load(path)
+    slim = onnx_export.slim(raw)
+    assert len(slim.graph.node) < len(raw.graph.node)
+    assert "Identity" not in {n.op_type for n in slim.graph.node}
+    x = np.random.default_rng(1).random((2, 3, 20, 28), dtype=np.float32)
+    np.testing.assert_allclose(_run(slim, x), _run(raw, x), atol=1e-6)
+
+
+def test_metadata_is_replaced_not_duplicated(loud) -> None:
+    _, model = loud
+    onnx_export.set_metadata(model, {"format": "onnx", "precision": "fp32", "spec": {"arch": "x"}})
+    onnx_export.set_metadata(model, {"format": "onnx", "precision": "fp16", "spec": {"arch": "x"}})
+    keys = [p.key for p in model.metadata_props]
+    assert sorted(keys) == ["dcpt", "dcpt.arch", "dcpt.format", "dcpt.precision"]
+    assert {p.key: p.value for p in model.metadata_props}["dcpt.precision"] == "fp16"

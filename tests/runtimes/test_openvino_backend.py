@@ -1,0 +1,58 @@
+"""The OpenVINO backend: the recorded precision hint is applied, devices, parity, threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+pytest.importorskip("openvino", reason="the openvino extra is not installed")
+
+from dcpt_sdk.errors import UnsupportedOptionError  # noqa: E402
+from dcpt_sdk.runtimes import load_artifact  # noqa: E402
+from dcpt_sdk.runtimes.openvino_backend import ov_device  # noqa: E402
+
+
+def test_device_names() -> None:
+    assert ov_device("auto") == ov_device("cpu") == "CPU"
+    assert ov_device("gpu.1") == "GPU.1"
+    with pytest.raises(UnsupportedOptionError, match="for NVIDIA GPUs use onnx or tensorrt"):
+        ov_device("cuda")
+
+
+def test_absent_device_is_an_error(artifact) -> None:
+    import openvino
+
+    directory, info = artifact("openvino", "fp32")
+    if "GPU" in openvino.Core().available_devices:
+        pytest.skip("this machine has an OpenVINO GPU")
+    with pytest.raises(UnsupportedOptionError, match="'GPU' is not present here; available: CPU"):
+        load_artifact(directory, info, "GPU")
+
+
+@pytest.mark.parametrize(
+    ("precision", "hint", "atol"), [("fp32", "f32", 1e-5), ("bf16", "bf16", 0.1)]
+)
+def test_hint_is_applied_and_output_matches(
+    artifact, runtime_network, precision, hint, atol
+) -> None:
+    directory, info = artifact("openvino", precision)
+    runtime = load_artifact(directory, info, "cpu")
+    assert runtime.inference_precision == hint and runtime.device == "CPU"
+    x = torch.rand(2, 3, 24, 36)
+    with torch.no_grad():
+        expected = runtime_network(x)
+    torch.testing.assert_close(runtime.infer(x), expected, atol=atol, rtol=0)
+    assert runtime.classify_logits(x).shape == (2, 2)
+
+
+def test_one_infer_request_per_thread(artifact) -> None:
+    directory, info = artifact("openvino", "fp32")
+    runtime = load_artifact(directory, info, "cpu")
+    inputs = [torch.rand(1, 3, 16, 16 + 4 * i) for i in range(6)]
+    sequential = [runtime.infer(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(runtime.infer, inputs))
+    for a, b in zip(sequential, parallel, strict=True):
+        assert torch.equal(a, b)
