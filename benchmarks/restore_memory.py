@@ -29,7 +29,9 @@ def main() -> None:
     from dcpt_sdk import Restorer, create_model
 
     model = create_model(args.model, width=args.width)
-    with torch.no_grad():  # random weights: every block computes (fresh NAFNet blocks are identities)
+    with (
+        torch.no_grad()
+    ):  # random weights: every block computes (fresh NAFNet blocks are identities)
         for param in model.parameters():
             param.normal_(0, 0.02)
     restorer = Restorer(model, device="cpu", tile="auto")

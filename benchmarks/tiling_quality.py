@@ -29,7 +29,9 @@ def natural_1024x768() -> np.ndarray:
     from dcpt_sdk.zoo.samples import sample_paths
 
     coffee = next(p for p in sample_paths() if p.stem == "coffee")
-    return np.asarray(Image.open(coffee).convert("RGB").resize((1024, 768), Image.Resampling.LANCZOS))
+    return np.asarray(
+        Image.open(coffee).convert("RGB").resize((1024, 768), Image.Resampling.LANCZOS)
+    )
 
 
 def main() -> None:

@@ -11,11 +11,10 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from dcpt_sdk.runtimes.base import Runtime
-
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import MissingDependencyError
 from dcpt_sdk.formats import FORMATS, BackendName, format_of_backend, get_format
+from dcpt_sdk.runtimes.base import Runtime
 
 __all__ = ["Runtime", "backend_module", "available_backends", "load_artifact"]
 

@@ -8,11 +8,11 @@ Restormer's normalised attention from overflowing in fp16.
 from __future__ import annotations
 
 import torch
-from dcpt_sdk.runtimes.base import Runtime
 from torch import nn
 
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.formats import Precision
+from dcpt_sdk.runtimes.base import Runtime
 from dcpt_sdk.spec import ModelSpec
 
 _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}

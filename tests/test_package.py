@@ -15,7 +15,9 @@ def test_import_needs_only_the_base_dependencies() -> None:
         f"loaded = [m for m in {OPTIONAL!r} if m in sys.modules]; "
         "print(','.join(loaded))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 

@@ -9,7 +9,9 @@ from dcpt_sdk.models import create_model
 from dcpt_sdk.restorer import Restorer
 from dcpt_sdk.runtimes.torch_backend import TorchRuntime, resolve_device
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)")
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (torch sees none)"
+)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
