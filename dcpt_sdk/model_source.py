@@ -14,7 +14,7 @@ from torch import nn
 from dcpt_sdk import zoo
 from dcpt_sdk.artifact import ArtifactInfo, is_artifact_dir, read_artifact
 from dcpt_sdk.checkpoint import CHECKPOINT_SUFFIXES, load_model
-from dcpt_sdk.errors import ModelLoadError, UnsupportedOptionError
+from dcpt_sdk.errors import MissingDependencyError, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.formats import Precision, format_of_backend, get_format
 from dcpt_sdk.runtimes import available_backends, load_artifact
 from dcpt_sdk.runtimes.base import Runtime
@@ -118,8 +118,8 @@ def _choose(
             f"no exported artifact matches backend={backend!r} precision={precision!r}; "
             f"available here: {have}"
         )
-    if len(usable) == 1 and backend != "auto":
-        return usable[0]
+    if len(usable) == 1:
+        return usable[0]  # load_artifact names the missing package if it cannot run here
     present = set(available_backends())
     ranked = sorted(
         (
@@ -131,8 +131,8 @@ def _choose(
     )
     if not ranked:
         missing = sorted({get_format(info.format).pip_extra for _, info in usable})
-        raise UnsupportedOptionError(
-            "none of the exported artifacts can run on this machine; install "
+        raise MissingDependencyError(
+            "none of the exported artifacts can run on this machine: pip install "
             + " or ".join(f"'dcpt-sdk[{extra}]'" for extra in missing)
         )
     return ranked[0][1], ranked[0][2]
