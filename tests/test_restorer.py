@@ -169,3 +169,38 @@ def test_image_over_budget_without_tiling_is_a_clear_error() -> None:
     tiled = Restorer(identity_nafnet(), device="cpu", tile="auto", memory_budget_mb=8)
     img = np.random.default_rng(7).integers(0, 256, size=(256, 256, 3), dtype=np.uint8)
     np.testing.assert_array_equal(tiled.run(img), img)
+
+
+class _OutOfMemoryAbove(torch.nn.Module):
+    """Identity that fails like a full GPU for inputs above `limit` pixels (retry-logic double)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.sizes: list[tuple[int, int]] = []
+        self.spec = create_model("nafnet-tiny").spec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append((x.shape[2], x.shape[3]))
+        if x.shape[2] * x.shape[3] > self.limit:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return x
+
+
+def test_out_of_memory_halves_the_tile_and_retries(caplog: pytest.LogCaptureFixture) -> None:
+    net = _OutOfMemoryAbove(limit=130 * 130)
+    restorer = Restorer(net, device="cpu", tile=256, tile_overlap=16)
+    img = np.random.default_rng(8).integers(0, 256, size=(300, 280, 3), dtype=np.uint8)
+    out = restorer.run(img)
+    assert "retrying with tile=128" in caplog.text
+    np.testing.assert_array_equal(out, img)
+    assert max(h * w for h, w in net.sizes) > net.limit  # it did fail first
+    assert net.sizes[-1][0] <= 128
+
+
+def test_out_of_memory_at_the_smallest_tile_says_what_to_do() -> None:
+    from dcpt_sdk.errors import BackendError
+
+    restorer = Restorer(_OutOfMemoryAbove(limit=10), device="cpu", tile=128, tile_overlap=16)
+    with pytest.raises(BackendError, match="smaller"):
+        restorer.run(np.zeros((200, 200, 3), np.uint8))

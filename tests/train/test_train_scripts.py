@@ -161,3 +161,14 @@ def test_an_init_that_does_not_fit_fails_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "error: --init" in done.stderr and "does not fit" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_bf16_mixed_precision_through_accelerate(tmp_path: Path) -> None:
+    # These CPUs (AMX/AVX-512-BF16) run bf16 autocast; Accelerate sets it up, not our code.
+    out = tmp_path / "bf16"
+    _run(_accelerate("--mixed_precision", "bf16", *_script(PRETRAIN, out, "--max-steps", "2")))
+    records = _records(out)
+    assert [r["step"] for r in records if "loss/l1" in r] == [1, 2]
+    assert all(np.isfinite(r["loss/l1"]) for r in records if "loss/l1" in r)
+    model = dcpt_sdk.load_model(out / "restorer.safetensors")
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
