@@ -65,6 +65,8 @@ def open_runtime(
         return _open_directory(path, backend, device, precision)
     if path.is_file() or path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return _torch_runtime(load_model(path), backend, device, precision)
+    if os.sep in str(model) or (os.altsep and os.altsep in str(model)):
+        raise ModelLoadError(f"'{model}' does not exist (no such file or artifact directory)")
     return _torch_runtime(load_model(zoo.model_path(str(model))), backend, device, precision)
 
 

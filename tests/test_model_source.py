@@ -88,3 +88,8 @@ def test_artifact_choice_errors(exported, monkeypatch) -> None:  # type: ignore[
 def test_a_folder_that_is_no_artifact(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="neither an exported artifact"):
         Restorer(tmp_path)
+
+
+def test_a_missing_path_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        Restorer(tmp_path / "exported")
