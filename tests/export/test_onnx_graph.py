@@ -12,7 +12,7 @@ from torch import nn
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
-from dcpt_sdk.archs.nafnet.network import LayerNorm2d  # noqa: E402
+from dcpt_sdk.archs.layers import LayerNorm2d  # noqa: E402
 from dcpt_sdk.export import onnx as onnx_export  # noqa: E402
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dcpt_sdk.archs.layers import LayerNorm2d
 from dcpt_sdk.errors import UnsupportedOptionError
 
 
@@ -46,22 +47,6 @@ def _check_features(features: Sequence[torch.Tensor], feature_dims: Sequence[int
         )
 
 
-class ChannelLayerNorm(nn.Module):
-    """Layer normalisation over the channels of an N x C x H x W map (eps 1e-6, as reference)."""
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        centred = x - x.mean(dim=1, keepdim=True)
-        var = centred.pow(2).mean(dim=1, keepdim=True)
-        y = centred / torch.sqrt(var + self.eps)
-        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-
-
 class ConvNorm(nn.Conv2d):
     """Bias-free convolution followed by a channel LayerNorm.
 
@@ -73,7 +58,7 @@ class ConvNorm(nn.Conv2d):
         super().__init__(
             in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False
         )
-        self.norm = ChannelLayerNorm(out_channels)
+        self.norm = LayerNorm2d(out_channels)
         # MSRA fill, as the reference (Detectron2's c2_msra_fill) initialises these convs.
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
 

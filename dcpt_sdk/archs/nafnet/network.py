@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from dcpt_sdk.archs.base import RestorationNetwork
+from dcpt_sdk.archs.layers import LayerNorm2d
 from dcpt_sdk.errors import UnsupportedOptionError
 
 PAPER_ENC_BLK_NUMS: tuple[int, ...] = (1, 1, 1, 28)
@@ -29,27 +30,6 @@ PAPER_DEC_BLK_NUMS: tuple[int, ...] = (1, 1, 1, 1)
 # TLC ("Revisiting Global Statistics Aggregation", Chu et al. 2022): the local window is 1.5x the
 # training patch, measured at each level's resolution.
 _TLC_WINDOW_RATIO = 1.5
-
-
-class LayerNorm2d(nn.Module):
-    """Layer normalisation over the channels of an N x C x H x W map (eps 1e-6, as official).
-
-    Written with plain tensor ops (the official one is an autograd.Function) so that torch.onnx
-    traces it into a graph with dynamic height and width.
-    """
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=1, keepdim=True)
-        centred = x - mean
-        var = centred.pow(2).mean(dim=1, keepdim=True)
-        y = centred / torch.sqrt(var + self.eps)
-        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
 def simple_gate(x: torch.Tensor) -> torch.Tensor:
