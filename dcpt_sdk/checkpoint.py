@@ -30,6 +30,7 @@ __all__ = [
     "save_model",
     "read_state_dict",
     "normalize_state_dict",
+    "describe_mismatch",
 ]
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
@@ -153,15 +154,19 @@ def _drop_ignored(
     return {k: v for k, v in state_dict.items() if not k.startswith(prefixes)}
 
 
-def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
-    """load_state_dict that fails loudly, naming missing/unexpected/mis-shaped keys."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
+def describe_mismatch(
+    own: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]
+) -> str | None:
+    """Why ``given`` cannot load strictly into a module whose state dict is ``own`` (None: it can).
+
+    Names the missing, unexpected and mis-shaped keys (the first few of each).
+    """
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(set(given) - set(own))
     mis_shaped = sorted(
-        f"{k} {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}"
-        for k in set(own) & set(state_dict)
-        if own[k].shape != state_dict[k].shape
+        f"{k} {tuple(given[k].shape)} != {tuple(own[k].shape)}"
+        for k in set(own) & set(given)
+        if own[k].shape != given[k].shape
     )
     problems = []
     for label, keys in (
@@ -175,8 +180,14 @@ def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what:
                 f" (+{len(keys) - _MAX_KEYS_LISTED} more)" if len(keys) > _MAX_KEYS_LISTED else ""
             )
             problems.append(f"{label} keys: {shown}{more}")
-    if problems:
-        raise ModelLoadError(f"the weights do not fit {what}: " + "; ".join(problems))
+    return "; ".join(problems) if problems else None
+
+
+def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
+    """load_state_dict that fails loudly, naming missing/unexpected/mis-shaped keys."""
+    problem = describe_mismatch(model.state_dict(), state_dict)
+    if problem:
+        raise ModelLoadError(f"the weights do not fit {what}: {problem}")
     model.load_state_dict(state_dict, strict=True)
 
 

@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from dcpt_sdk.archs.base import RestorationNetwork  # noqa: E402
-from dcpt_sdk.checkpoint import load_model, save_model  # noqa: E402
+from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model  # noqa: E402
 from dcpt_sdk.errors import ModelLoadError  # noqa: E402
 from dcpt_sdk.spec import ModelSpec  # noqa: E402
 from dcpt_sdk.train.config import Config, config_to_dict  # noqa: E402
@@ -56,8 +56,6 @@ from dcpt_sdk.train.validation import validate_restorer  # noqa: E402
 
 __all__ = ["load_init", "main"]
 
-_SHOWN_KEYS = 6
-
 
 def load_init(path: str, restorer: RestorationNetwork) -> tuple[nn.Module | None, ModelSpec]:
     """Copy a pre-trained checkpoint into ``restorer``; returns its classifier and spec.
@@ -76,31 +74,14 @@ def load_init(path: str, restorer: RestorationNetwork) -> tuple[nn.Module | None
         )
     classifier = pre.classifier
     pre.attach_classifier(None)
-    _check_fits(pre.state_dict(), restorer.state_dict(), path, own)
+    problem = describe_mismatch(restorer.state_dict(), pre.state_dict())
+    if problem:
+        raise ModelLoadError(
+            f"--init '{path}' does not fit model {own.arch} {dict(own.hparams)} ({problem}); "
+            "set model.hparams to the pre-trained ones"
+        )
     restorer.load_state_dict(pre.state_dict(), strict=True)
     return classifier, spec
-
-
-def _check_fits(
-    given: dict[str, torch.Tensor], wanted: dict[str, torch.Tensor], path: str, own: ModelSpec
-) -> None:
-    missing = sorted(set(wanted) - set(given))
-    unexpected = sorted(set(given) - set(wanted))
-    shapes = sorted(
-        f"{k} {tuple(given[k].shape)} vs {tuple(wanted[k].shape)}"
-        for k in set(given) & set(wanted)
-        if given[k].shape != wanted[k].shape
-    )
-    problems = [
-        f"{label}: {', '.join(keys[:_SHOWN_KEYS])}{' ...' if len(keys) > _SHOWN_KEYS else ''}"
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes))
-        if keys
-    ]
-    if problems:
-        raise ModelLoadError(
-            f"--init '{path}' does not fit model {own.arch} {dict(own.hparams)} "
-            f"({'; '.join(problems)}); set model.hparams to the pre-trained ones"
-        )
 
 
 def model_writer(
