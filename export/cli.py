@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dcpt_sdk.errors import DcptError, UnsupportedOptionError
+from dcpt_sdk.cli.common import run_command
+from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.formats import PRECISIONS, Format, check_precision, get_format
 
 __all__ = ["main", "build_parser"]
@@ -140,15 +141,7 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of dcpt-export; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        _run(args)
-    except DcptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; no partial artifact was left", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(lambda: _run(args), "interrupted; no partial artifact was left")
 
 
 if __name__ == "__main__":

@@ -9,15 +9,18 @@ from collections.abc import Callable
 from dcpt_sdk.errors import DcptError
 
 
-def run_command(body: Callable[[], int]) -> int:
-    """Run a command body; a DcptError becomes one 'error: ...' line on stderr and exit status 1."""
+def run_command(body: Callable[[], int | None], interrupted: str = "interrupted") -> int:
+    """Run a command body; a DcptError becomes one 'error: ...' line on stderr and exit status 1.
+
+    The message is folded onto one line (whatever newlines it holds), so scripts can rely on it.
+    """
     try:
-        return body()
+        return body() or 0
     except DcptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"error: {interrupted}", file=sys.stderr)
         return 130
 
 

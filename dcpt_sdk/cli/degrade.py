@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.degradations import available, degrade, degrade_array, get
 from dcpt_sdk.errors import DcptError, InvalidImageError, UnsupportedOptionError
 
@@ -64,22 +65,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (0 success, 1 user error)."""
     args = _parser().parse_args(argv)
-    try:
-        if args.list:
-            print(_listing())
-            return 0
-        if args.image is None:
-            raise UnsupportedOptionError("give an input IMAGE, e.g. dcpt-degrade photo.jpg -d rain")
-        if args.sheet is not None:
-            if args.set:
-                raise UnsupportedOptionError("--set applies to -d only; the sheet uses defaults")
-            _write_atomic(contact_sheet(args.image, args.seed, args.size), Path(args.sheet))
-        else:
-            _single(args)
-    except DcptError as exc:
-        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
-        return 1
-    return 0
+    return run_command(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.list:
+        print(_listing())
+        return
+    if args.image is None:
+        raise UnsupportedOptionError("give an input IMAGE, e.g. dcpt-degrade photo.jpg -d rain")
+    if args.sheet is not None:
+        if args.set:
+            raise UnsupportedOptionError("--set applies to -d only; the sheet uses defaults")
+        _write_atomic(contact_sheet(args.image, args.seed, args.size), Path(args.sheet))
+    else:
+        _single(args)
 
 
 def _single(args: argparse.Namespace) -> None:
