@@ -2,8 +2,8 @@
 
 Converts uint8/uint16/float arrays (HxW, HxWxC with C = 1, 2, 3, 4), PIL images and paths to the
 engine's float32 RGB in [0, 1], degrades, and converts back to the caller's kind, dtype and
-layout. The conversion is kept here, small and self-contained, so the engine has no dependency on
-the model-facing image code.
+layout. Files are read by dcpt_sdk.imaging; the array conversion stays here because the engine
+keeps what the model-facing code does not (gray+alpha arrays, unclipped float noise).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import os
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from dcpt_sdk import imaging
 from dcpt_sdk.degradations.registry import Degradation, degrade_array
 from dcpt_sdk.errors import InvalidImageError
 
@@ -62,7 +63,9 @@ def degrade(
         >>> rainy = dcpt_sdk.degrade(photo, "rain", seed=0, angle=10)
     """
     if isinstance(img, str | os.PathLike):
-        return _degrade_array(_read_array(img), name, seed, params)
+        # imaging.read_image: EXIF orientation, 16-bit colour PNG/TIFF (Pillow reads them as 8-bit),
+        # and the same errors as Restorer.run for unreadable files.
+        return _degrade_array(imaging.read_image(img).pixels, name, seed, params)
     if isinstance(img, Image.Image):
         array, mode = _from_pil(img)
         return _to_pil(_degrade_array(array, name, seed, params), mode)
@@ -71,20 +74,6 @@ def degrade(
     raise InvalidImageError(
         f"degrade takes a numpy array, a PIL image or a path, got {type(img).__name__}"
     )
-
-
-def _read_array(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an array (uint8, or uint16 for 16-bit gray), upright per its EXIF tag."""
-    try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InvalidImageError(
-            f"cannot read image {os.fspath(path)!r}: {exc}; "
-            "give a PNG, JPEG, TIFF, BMP or WebP file"
-        ) from exc
-    return _from_pil(image)[0]
 
 
 def _from_pil(image: Image.Image) -> tuple[np.ndarray, str]:

@@ -133,3 +133,12 @@ def test_not_an_image_file(tmp_path: Path) -> None:
 def test_unknown_degradation(rgb8: np.ndarray) -> None:
     with pytest.raises(UnsupportedOptionError, match="unknown degradation 'fog'"):
         degrade(rgb8, "fog")
+
+
+def test_16bit_colour_file_stays_16bit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dcpt_sdk.imaging import write_image
+
+    pixels = (np.random.default_rng(0).random((16, 16, 3)) * 65535).astype(np.uint16)
+    write_image(tmp_path / "x16.png", pixels)
+    out = degrade(tmp_path / "x16.png", "noise", seed=0)
+    assert out.dtype == np.uint16 and out.shape == pixels.shape and int(out.max()) > 255
