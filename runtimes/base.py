@@ -9,6 +9,7 @@ run the degradation classifier, ``_classify_impl``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -17,7 +18,10 @@ from dcpt_sdk.errors import BackendError, UnsupportedOptionError
 from dcpt_sdk.formats import BackendName, Precision
 from dcpt_sdk.spec import ModelSpec
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "ArtifactRuntime", "ModelCall"]
+
+# One loaded model file as a function: CPU float32 N x C x H x W in, a tensor out.
+ModelCall = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Runtime(ABC):
@@ -82,3 +86,41 @@ class Runtime(ABC):
 
     def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+
+class ArtifactRuntime(Runtime):
+    """A backend running an artifact's model file and, when exported, its classifier file.
+
+    Each backend wraps its loaded file (session, compiled model, engine) as a ``ModelCall``; this
+    class routes ``infer`` and ``classify_logits`` to them.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str,
+        precision: Precision,
+        model: ModelCall,
+        classifier: ModelCall | None,
+    ) -> None:
+        super().__init__(spec, device, precision)
+        self._model: ModelCall | None = model
+        self._classifier = classifier
+
+    @property
+    def has_classifier(self) -> bool:
+        return self._classifier is not None
+
+    def _infer_impl(self, batch: torch.Tensor) -> torch.Tensor:
+        if self._model is None:
+            raise BackendError(f"this {self.backend} model was closed; open a new Restorer")
+        return self._model(batch)
+
+    def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
+        if self._classifier is None:
+            raise BackendError(f"this {self.backend} classifier was closed; open a new Restorer")
+        return self._classifier(batch)
+
+    def close(self) -> None:
+        self._model = None
+        self._classifier = None

@@ -18,7 +18,7 @@ from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
-from dcpt_sdk.runtimes.base import Runtime
+from dcpt_sdk.runtimes.base import ArtifactRuntime
 
 __all__ = ["OnnxRuntimeRuntime", "is_available", "load_artifact", "providers_for"]
 
@@ -89,7 +89,19 @@ def _session(path: Path, device: str) -> Any:
     return session
 
 
-class OnnxRuntimeRuntime(Runtime):
+class _SessionCall:
+    """One onnxruntime InferenceSession as a ModelCall (sessions are thread-safe)."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        self.session = _session(path, device)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        name = self.session.get_inputs()[0].name
+        array = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(self.session.run(None, {name: array})[0])
+
+
+class OnnxRuntimeRuntime(ArtifactRuntime):
     """An exported ONNX artifact in an onnxruntime InferenceSession.
 
     ``InferenceSession.run`` may be called from several threads at once (ONNX Runtime documents
@@ -100,35 +112,15 @@ class OnnxRuntimeRuntime(Runtime):
     thread_safe = True
 
     def __init__(self, directory: Path, info: ArtifactInfo, device: str = "auto") -> None:
-        self._session = _session(directory / info.model_file, device)
-        providers = self._session.get_providers()
+        model = _SessionCall(directory / info.model_file, device)
+        providers = model.session.get_providers()
         resolved = "cpu" if providers[0] == _CPU else device.lower().replace("auto", "cuda")
-        super().__init__(info.spec, resolved, info.precision)
+        classifier = (
+            _SessionCall(directory / info.classifier_file, device) if info.classifier_file else None
+        )
+        super().__init__(info.spec, resolved, info.precision, model, classifier)
         self.providers = providers
         self.batch_gain = providers[0] != _CPU
-        self._classifier = (
-            _session(directory / info.classifier_file, device) if info.classifier_file else None
-        )
-
-    @property
-    def has_classifier(self) -> bool:
-        return self._classifier is not None
-
-    @staticmethod
-    def _run(session: Any, batch: torch.Tensor) -> torch.Tensor:
-        name = session.get_inputs()[0].name
-        array = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(session.run(None, {name: array})[0])
-
-    def _infer_impl(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._run(self._session, batch)
-
-    def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._run(self._classifier, batch)
-
-    def close(self) -> None:
-        self._session = None
-        self._classifier = None
 
 
 def load_artifact(directory: Path, info: ArtifactInfo, device: str = "auto") -> OnnxRuntimeRuntime:

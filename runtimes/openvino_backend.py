@@ -19,7 +19,7 @@ from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import UnsupportedOptionError
-from dcpt_sdk.runtimes.base import Runtime
+from dcpt_sdk.runtimes.base import ArtifactRuntime
 
 __all__ = ["OpenVinoRuntime", "is_available", "load_artifact", "ov_device", "PRECISION_HINT"]
 
@@ -61,7 +61,7 @@ class _Compiled:
         return torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
 
 
-class OpenVinoRuntime(Runtime):
+class OpenVinoRuntime(ArtifactRuntime):
     """An exported OpenVINO IR artifact, compiled with its recorded inference precision hint."""
 
     backend = "openvino"
@@ -80,30 +80,16 @@ class OpenVinoRuntime(Runtime):
                 f"OpenVINO device '{target}' is not present here; available: "
                 f"{', '.join(core.available_devices)}"
             )
-        super().__init__(info.spec, target, info.precision)
-        self._model = _Compiled(core, directory / info.model_file, target, hint)
-        applied = self._model.compiled.get_property(PRECISION_HINT)
-        self.inference_precision = str(getattr(applied, "to_string", applied.__str__)())
-        self._classifier = (
+        model = _Compiled(core, directory / info.model_file, target, hint)
+        classifier = (
             _Compiled(core, directory / info.classifier_file, target, hint)
             if info.classifier_file
             else None
         )
+        super().__init__(info.spec, target, info.precision, model, classifier)
+        applied = model.compiled.get_property(PRECISION_HINT)
+        self.inference_precision = str(getattr(applied, "to_string", applied.__str__)())
         self.batch_gain = target != "CPU"
-
-    @property
-    def has_classifier(self) -> bool:
-        return self._classifier is not None
-
-    def _infer_impl(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._model(batch)
-
-    def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._classifier(batch)  # type: ignore[misc]
-
-    def close(self) -> None:
-        self._model = None  # type: ignore[assignment]
-        self._classifier = None
 
 
 def load_artifact(directory: Path, info: ArtifactInfo, device: str = "auto") -> OpenVinoRuntime:

@@ -20,7 +20,7 @@ from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
-from dcpt_sdk.runtimes.base import Runtime
+from dcpt_sdk.runtimes.base import ArtifactRuntime
 
 __all__ = ["TensorRtRuntime", "is_available", "load_artifact"]
 
@@ -86,7 +86,7 @@ def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
     return torch.from_numpy(np.empty(0, dtype=trt.nptype(dtype))).dtype
 
 
-class TensorRtRuntime(Runtime):
+class TensorRtRuntime(ArtifactRuntime):
     """A TensorRT plan on one CUDA device."""
 
     backend = "tensorrt"
@@ -95,26 +95,15 @@ class TensorRtRuntime(Runtime):
     def __init__(self, directory: Path, info: ArtifactInfo, device: str = "auto") -> None:
         trt = require("tensorrt", "the tensorrt backend")
         cuda = _cuda_device(device)
-        super().__init__(info.spec, cuda, info.precision)
-        self._model = _Engine(trt, directory / info.model_file, cuda)
-        self._classifier = (
+        model = _Engine(trt, directory / info.model_file, cuda)
+        classifier = (
             _Engine(trt, directory / info.classifier_file, cuda) if info.classifier_file else None
         )
-        self.batch_gain = self._model.max_batch > 1
-
-    @property
-    def has_classifier(self) -> bool:
-        return self._classifier is not None
-
-    def _infer_impl(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._model(batch)
-
-    def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._classifier(batch)  # type: ignore[misc]
+        super().__init__(info.spec, cuda, info.precision, model, classifier)
+        self.batch_gain = model.max_batch > 1
 
     def close(self) -> None:
-        self._model = None  # type: ignore[assignment]
-        self._classifier = None
+        super().close()
         torch.cuda.empty_cache()
 
 
