@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _models import randomised
 
 from dcpt_sdk.checkpoint import load_model, save_model
 from dcpt_sdk.errors import ModelLoadError
@@ -20,13 +21,7 @@ def _input(seed: int = 0, size: int = 32) -> torch.Tensor:
 
 
 def _randomise(model: torch.nn.Module) -> torch.nn.Module:
-    # Fresh NAFNet blocks start with beta = gamma = 0 (identity); random weights make the
-    # round trip meaningful.
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-    return model
+    return randomised(model, seed=1, scale=0.1)
 
 
 @pytest.mark.parametrize("name", RESTORERS)

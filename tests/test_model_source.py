@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _models import randomised, with_light_classifier
 
 from dcpt_sdk.errors import MissingDependencyError, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.models import create_model
@@ -17,17 +18,7 @@ pytest.importorskip("openvino", reason="needs the openvino extra")
 
 
 def _model() -> torch.nn.Module:
-    model = create_model("nafnet-tiny")
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
-    classifier = create_model(
-        "dcpt-classifier-light", feature_dims=list(model.feature_channels), num_classes=2
-    )
-    model.attach_classifier(classifier)
-    model.spec = model.spec.replace(degradation_classes=("derain", "denoise"))
-    return model
+    return with_light_classifier(randomised(create_model("nafnet-tiny")), ("derain", "denoise"))
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _models import randomised, with_light_classifier
 from PIL import Image
 
 from dcpt_sdk.errors import InvalidImageError, ModelLoadError, UnsupportedOptionError
@@ -23,12 +24,7 @@ def identity_nafnet() -> torch.nn.Module:
 
 
 def random_nafnet(seed: int = 0) -> torch.nn.Module:
-    model = create_model("nafnet-tiny")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
-    return model
+    return randomised(create_model("nafnet-tiny"), seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +128,7 @@ def test_run_batch_matches_run(identity: Restorer) -> None:
 
 
 def test_classify_returns_probabilities_in_class_order() -> None:
-    model = random_nafnet(6)
-    classifier = create_model(
-        "dcpt-classifier-light", feature_dims=list(model.feature_channels), num_classes=3
-    )
-    model.attach_classifier(classifier)
-    model.spec = model.spec.replace(degradation_classes=("derain", "denoise", "dehaze"))
+    model = with_light_classifier(random_nafnet(6), ("derain", "denoise", "dehaze"))
     probs = Restorer(model, device="cpu").classify(np.full((33, 45, 3), 128, np.uint8))
     assert list(probs) == ["derain", "denoise", "dehaze"]
     assert abs(sum(probs.values()) - 1.0) < 1e-6

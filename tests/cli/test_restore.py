@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from _models import randomised, with_light_classifier
 from PIL import Image
 
 from dcpt_sdk.checkpoint import save_model
@@ -15,16 +15,7 @@ from dcpt_sdk.models import create_model
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    model = create_model("nafnet-tiny")
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
-    classifier = create_model(
-        "dcpt-classifier-light", feature_dims=list(model.feature_channels), num_classes=2
-    )
-    model.attach_classifier(classifier)
-    model.spec = model.spec.replace(degradation_classes=("derain", "denoise"))
+    model = with_light_classifier(randomised(create_model("nafnet-tiny")), ("derain", "denoise"))
     return save_model(model, tmp_path / "model.safetensors")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _models import randomised
 
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
 from dcpt_sdk.models import create_model
@@ -20,12 +21,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _trained_like(name: str = "nafnet-tiny") -> torch.nn.Module:
-    model = create_model(name)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
-    return model
+    return randomised(create_model(name))
 
 
 @pytest.fixture(scope="module")
