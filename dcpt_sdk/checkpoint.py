@@ -8,7 +8,6 @@ files ({"params_ema": ..., "params": ...}), "module."/"net." prefixes and the re
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pickle
 import re
@@ -213,7 +212,7 @@ def _build_classifier(
             )
         spec = ClassifierSpec(arch.name, hparams)
     arch = get_architecture(spec.arch)
-    classifier = arch.build(**_as_kwargs(spec.hparams))
+    classifier = arch.build(**spec.constructor_kwargs())
     _load_strict(classifier, state_dict, f"the {spec.arch} classifier of '{path}'")
     return classifier, spec
 
@@ -227,10 +226,6 @@ def _check_pairing(model: nn.Module, classifier: ClassifierSpec, path: Path) -> 
             f"'{path}': the classifier reads features of {list(dims)} channels but the "
             f"restorer produces {list(expected)}"
         )
-
-
-def _as_kwargs(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(hparams)))  # tuples -> lists, as constructors take them
 
 
 def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> nn.Module:

@@ -45,6 +45,10 @@ class ClassifierSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hparams", _freeze(self.hparams))
 
+    def constructor_kwargs(self) -> dict[str, Any]:
+        """Hyper-parameters as the classifier's constructor takes them (lists, not tuples)."""
+        return _thaw(self.hparams)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
