@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcpt_sdk.errors import ModelLoadError
+from dcpt_sdk.errors import ModelLoadError, UnsupportedOptionError
 
 SPEC_VERSION = 1
 
@@ -132,3 +132,14 @@ class ModelSpec:
         if not isinstance(data, dict):
             raise ModelLoadError("model spec JSON must be an object")
         return cls.from_dict(data)
+
+
+def spec_of(module: object) -> ModelSpec:
+    """The ModelSpec a dcpt network carries as ``.spec`` (create_model and load_model set it)."""
+    spec = getattr(module, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise UnsupportedOptionError(
+            f"the {type(module).__name__} has no .spec (ModelSpec); build it with "
+            "dcpt_sdk.create_model or load it with dcpt_sdk.load_model"
+        )
+    return spec

@@ -36,9 +36,9 @@ from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo, is_artifact_dir, write_artifact_info
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.export import verify
-from dcpt_sdk.export.builders import BUILDERS, BuildOptions, Built, spec_of
+from dcpt_sdk.export.builders import BUILDERS, BuildOptions, Built
 from dcpt_sdk.formats import Format, Precision, check_precision, get_format
-from dcpt_sdk.spec import ModelSpec
+from dcpt_sdk.spec import ModelSpec, spec_of
 
 __all__ = ["export", "EXPORTABLE_FORMATS"]
 

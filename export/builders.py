@@ -22,22 +22,11 @@ from dcpt_sdk.export import onnx as onnx_export
 from dcpt_sdk.export.inputs import sample_crops, to_batch
 from dcpt_sdk.export.quantize import DEFAULT_CALIB_COUNT
 from dcpt_sdk.formats import Format, Precision
-from dcpt_sdk.spec import ModelSpec
+from dcpt_sdk.spec import ModelSpec, spec_of
 
 __all__ = ["BuildOptions", "Built", "BUILDERS", "classifier_precision", "spec_of"]
 
 DEFAULT_EXPORT_SIZE = 64
-
-
-def spec_of(network: nn.Module) -> ModelSpec:
-    """The network's ModelSpec (``network.spec``); api.export checked it is there."""
-    spec = getattr(network, "spec", None)
-    if not isinstance(spec, ModelSpec):
-        raise UnsupportedOptionError(
-            "the torch module has no .spec (ModelSpec); build it with dcpt_sdk.create_model "
-            "or load it with dcpt_sdk.load_model"
-        )
-    return spec
 
 
 def classifier_precision(precision: Precision) -> Precision:

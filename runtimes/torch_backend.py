@@ -13,7 +13,7 @@ from torch import nn
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.formats import Precision
 from dcpt_sdk.runtimes.base import Runtime
-from dcpt_sdk.spec import ModelSpec
+from dcpt_sdk.spec import spec_of
 
 _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -41,12 +41,7 @@ class TorchRuntime(Runtime):
     def __init__(
         self, model: nn.Module, device: str = "auto", precision: Precision = "fp32"
     ) -> None:
-        spec = getattr(model, "spec", None)
-        if not isinstance(spec, ModelSpec):
-            raise UnsupportedOptionError(
-                "the torch module has no .spec (ModelSpec); build it with dcpt_sdk.create_model "
-                "or load it with dcpt_sdk.load_model"
-            )
+        spec = spec_of(model)
         device = resolve_device(device)
         if precision not in ("fp32", "fp16", "bf16"):
             raise UnsupportedOptionError(

@@ -15,7 +15,6 @@ from torch import nn
 from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.degradations import TaskPreset, get_preset
 from dcpt_sdk.models import create_model
-from dcpt_sdk.spec import ModelSpec
 from dcpt_sdk.train.config import Config, DataConfig, SourceConfig
 from dcpt_sdk.train.data import (
     CleanFolderDataset,
@@ -33,7 +32,6 @@ __all__ = [
     "build_restorer",
     "build_train_set",
     "build_val_set",
-    "spec_of",
     "task_of",
 ]
 
@@ -43,14 +41,6 @@ log = logging.getLogger(__name__)
 def task_of(cfg: Config) -> TaskPreset:
     """The degradation task preset (class names in label order)."""
     return get_preset(cfg.data.task)
-
-
-def spec_of(model: nn.Module) -> ModelSpec:
-    """The ModelSpec every network from create_model/load_model carries as ``.spec``."""
-    spec = getattr(model, "spec", None)
-    if not isinstance(spec, ModelSpec):
-        raise DataError(f"{type(model).__name__} carries no ModelSpec (build it with create_model)")
-    return spec
 
 
 def build_restorer(cfg: Config) -> RestorationNetwork:

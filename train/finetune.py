@@ -32,14 +32,13 @@ from torch import nn  # noqa: E402
 from dcpt_sdk.archs.base import RestorationNetwork  # noqa: E402
 from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model  # noqa: E402
 from dcpt_sdk.errors import ModelLoadError  # noqa: E402
-from dcpt_sdk.spec import ModelSpec  # noqa: E402
+from dcpt_sdk.spec import ModelSpec, spec_of  # noqa: E402
 from dcpt_sdk.train.config import Config, config_to_dict  # noqa: E402
 from dcpt_sdk.train.ema import ModelEMA  # noqa: E402
 from dcpt_sdk.train.factory import (  # noqa: E402
     build_restorer,
     build_train_set,
     build_val_set,
-    spec_of,
     task_of,
 )
 from dcpt_sdk.train.loop import (  # noqa: E402

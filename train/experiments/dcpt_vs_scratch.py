@@ -35,8 +35,9 @@ from PIL import Image  # noqa: E402
 
 from dcpt_sdk.checkpoint import load_model  # noqa: E402
 from dcpt_sdk.imaging import read_image, write_image  # noqa: E402
+from dcpt_sdk.spec import spec_of  # noqa: E402
 from dcpt_sdk.train.config import Config, load_config  # noqa: E402
-from dcpt_sdk.train.factory import build_val_set, spec_of, task_of  # noqa: E402
+from dcpt_sdk.train.factory import build_val_set, task_of  # noqa: E402
 from dcpt_sdk.train.metrics import PerClass, psnr, ssim  # noqa: E402
 from dcpt_sdk.train.validation import restore  # noqa: E402
 from dcpt_sdk.zoo.samples import SAMPLES_DIR  # noqa: E402
