@@ -12,6 +12,7 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from dcpt_sdk.archs import Architecture, detect_architecture, get_architecture
-from dcpt_sdk.errors import ModelLoadError
+from dcpt_sdk.errors import AmbiguousArchitectureWarning, ModelLoadError
 from dcpt_sdk.spec import ClassifierSpec, ModelSpec
 
 __all__ = [
@@ -190,6 +191,23 @@ def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what:
     model.load_state_dict(state_dict, strict=True)
 
 
+def _named_arch(
+    state_dict: dict[str, torch.Tensor], path: Path, name: str
+) -> tuple[Architecture, dict]:
+    """The caller's architecture, its hyper-parameters read from the keys (no detection order)."""
+    arch = get_architecture(name)
+    if arch.kind != "restorer":
+        raise ModelLoadError(f"arch={name!r} is a {arch.kind}, not a restorer")
+    hparams = arch.detect(state_dict)
+    if hparams is None:
+        sample = ", ".join(sorted(state_dict)[:5])
+        raise ModelLoadError(
+            f"'{path}' does not hold a {name} state dict (keys start: {sample}); leave arch unset "
+            f"to detect the architecture"
+        )
+    return arch, hparams
+
+
 def _detect(state_dict: dict[str, torch.Tensor], path: Path) -> tuple[Architecture, dict]:
     found = detect_architecture(state_dict)
     if found is None:
@@ -198,6 +216,8 @@ def _detect(state_dict: dict[str, torch.Tensor], path: Path) -> tuple[Architectu
             f"'{path}' matches no known architecture (keys start: {sample}); supported: NAFNet, "
             "Restormer, DCPT-Restormer, PromptIR and the DCPT classifiers"
         )
+    if found[0].ambiguity:
+        warnings.warn(f"'{path.name}': {found[0].ambiguity}", AmbiguousArchitectureWarning, stacklevel=3)
     return found
 
 
@@ -228,16 +248,28 @@ def _check_pairing(model: nn.Module, classifier: ClassifierSpec, path: Path) -> 
         )
 
 
-def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    arch: str | None = None,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
     """Load a checkpoint as a network in eval mode carrying its ``.spec`` (a ModelSpec).
 
     The architecture and its hyper-parameters come from the file's embedded spec when it has one
     (files written by save_model), else they are detected from the parameter names and shapes.
     A DCPT classifier stored under "classifier." keys is attached as ``model.classifier``.
 
+    Args:
+        path: a .safetensors or .pth checkpoint.
+        arch: the restorer architecture, for a file without an embedded spec whose keys fit more
+            than one (an official-layout Restormer may be DCPT's ``"restormer-origin"``). Left
+            None, the architecture is detected, with a warning where the keys are ambiguous.
+        device: where the network goes.
+
     Raises:
-        ModelLoadError: the file is missing, not a checkpoint, fits no architecture, or its keys
-            or shapes do not fit (the message names the keys).
+        ModelLoadError: the file is missing, not a checkpoint, fits no architecture (or not
+            ``arch``), or its keys or shapes do not fit (the message names the keys).
 
     Example:
         >>> net = load_model("dcpt_nafnet_5d.pth")
@@ -248,14 +280,22 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     state_dict, spec = read_state_dict(file)
     restorer_sd, classifier_sd = _split_classifier(state_dict)
     if spec is None:
-        arch, hparams = _detect(restorer_sd, file)
+        if arch is None:
+            found, hparams = _detect(restorer_sd, file)
+        else:
+            found, hparams = _named_arch(restorer_sd, file, arch)
         from dcpt_sdk.models import spec_for  # models imports archs only; no cycle at call time
 
-        spec = spec_for(arch, hparams)
+        spec = spec_for(found, hparams)
     else:
-        arch = get_architecture(spec.arch)
-    restorer_sd = _drop_ignored(arch, restorer_sd)
-    model = arch.build(**spec.constructor_kwargs())
+        if arch is not None and arch != spec.arch:
+            raise ModelLoadError(
+                f"'{file}' was saved as a {spec.arch} (its embedded ModelSpec says so), not "
+                f"{arch!r}; drop arch= to load it as what it is"
+            )
+        found = get_architecture(spec.arch)
+    restorer_sd = _drop_ignored(found, restorer_sd)
+    model = found.build(**spec.constructor_kwargs())
     _load_strict(model, restorer_sd, f"{spec.arch} {dict(spec.hparams)}")
     if classifier_sd:
         classifier, classifier_spec = _build_classifier(classifier_sd, spec.classifier, file)

@@ -14,6 +14,7 @@ __all__ = [
     "MissingDependencyError",
     "BackendError",
     "VerificationError",
+    "AmbiguousArchitectureWarning",
 ]
 
 
@@ -43,3 +44,8 @@ class BackendError(DcptError, RuntimeError):
 
 class VerificationError(DcptError):
     """An exported model does not match torch within its precision's threshold."""
+
+
+class AmbiguousArchitectureWarning(UserWarning):
+    """A checkpoint's keys fit more than one architecture; the warning names the one chosen and
+    how to choose the other (``arch=...``)."""

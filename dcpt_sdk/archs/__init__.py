@@ -13,6 +13,7 @@ from dcpt_sdk.archs.nafnet import ARCH as _NAFNET
 from dcpt_sdk.archs.promptir import ARCH as _PROMPTIR
 from dcpt_sdk.archs.restormer import ARCH as _RESTORMER
 from dcpt_sdk.archs.restormer import DCPT_ARCH as _RESTORMER_DCPT
+from dcpt_sdk.archs.restormer import ORIGIN_ARCH as _RESTORMER_ORIGIN
 from dcpt_sdk.errors import UnsupportedOptionError
 
 __all__ = [
@@ -29,6 +30,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
     _PROMPTIR,
     _RESTORMER_DCPT,
     _RESTORMER,
+    _RESTORMER_ORIGIN,  # not detectable: same keys as _RESTORMER; named by the caller
     _NAFNET,
     _CLASSIFIER,
     _LIGHT_CLASSIFIER,
@@ -44,8 +46,10 @@ def get_architecture(name: str) -> Architecture:
 
 
 def detect_architecture(state_dict: StateDict) -> tuple[Architecture, dict] | None:
-    """The first architecture (in detection order) whose detector accepts these keys."""
+    """The first detectable architecture (in detection order) whose detector accepts these keys."""
     for arch in ARCHITECTURES:
+        if not arch.detectable:
+            continue
         hparams = arch.detect(state_dict)
         if hparams is not None:
             return arch, hparams

@@ -65,6 +65,11 @@ class Architecture:
         ignored_key_prefixes: checkpoint keys accepted and dropped on load (official weights
             that the forward pass never uses, e.g. PromptIR's "chnl_reduce").
         license: licence of the architecture's reference code.
+        detectable: False for a variant whose state dicts cannot be told apart from another
+            architecture's; detection skips it and the caller names it (``arch=...``), while
+            ``detect`` still reads its hyper-parameters.
+        ambiguity: said (as a warning) whenever a state dict is detected as this architecture
+            because another one shares its keys; empty when detection is unambiguous.
     """
 
     name: str
@@ -76,6 +81,8 @@ class Architecture:
     pad_multiple: Callable[[Mapping[str, Any]], int]
     ignored_key_prefixes: tuple[str, ...] = ()
     license: str = "unknown"
+    detectable: bool = True
+    ambiguity: str = ""
     reference: str = ""
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -98,14 +98,17 @@ def test_forward_features_are_first_decoder_blocks_highest_resolution_first() ->
     torch.testing.assert_close(net.ending(taps[0]) + x, restored)
 
 
-def test_forward_features_tap_the_first_of_several_decoder_blocks() -> None:
+def test_forward_features_tap_whole_decoder_levels_not_their_first_block() -> None:
+    """The paper's DDP runs hook ``module.decoder{i}``: a level's output, after all its blocks."""
     net = tiny_net(dec_blk_nums=[2, 3])
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         taps = net.forward_features(x)
         x0, skips = net._encode(x)
-        expected = net.decoders[0][0](net.ups[0](x0) + skips[1])
-    torch.testing.assert_close(taps[1], expected)
+        first_block = net.decoders[0][0](net.ups[0](x0) + skips[1])
+        level = net.decoders[0](net.ups[0](x0) + skips[1])
+    torch.testing.assert_close(taps[1], level)
+    assert float((taps[1] - first_block).abs().max()) > 1e-3
 
 
 @pytest.mark.parametrize(

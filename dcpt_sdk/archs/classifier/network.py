@@ -89,21 +89,23 @@ def _stage(channels: int, num_blocks: int) -> nn.Sequential:
 def _transition(in_channels: int, out_channels: int) -> nn.Sequential:
     """1x1 conv to the next level's width, 2x max-pool, ReLU (reference "downsample_layers").
 
-    ceil_mode gives the reference result on even sizes and never loses a row on odd ones; the
-    forward crops to the next feature's size.
+    The pool rounds down, as the reference's ``MaxPool2d(2, 2)`` does: on an odd map the last row
+    or column is dropped (the logits of a PromptIR at 72x40, whose last map is 9x5, depend on it).
     """
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 1, bias=False),
-        nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.MaxPool2d(2, 2),
         nn.ReLU(),
     )
 
 
 def _fit(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Crop x to like's height and width (they differ by at most one row/column from rounding).
+    """Crop x to at most like's height and width.
 
-    A slice, not a branch on the sizes: it is the identity when they agree and traces into an
-    ONNX graph that stays valid at every input size.
+    Padded restorers give maps of exactly half the size per level, so this is the identity there.
+    A map of odd size pooled down (floor) can be one row smaller than the next feature, which the
+    reference cannot add at all; both sides are then cropped to the common size. A slice, not a
+    branch on the sizes, so a traced ONNX graph stays valid at every input size.
     """
     return x[:, :, : like.shape[2], : like.shape[3]]
 
@@ -156,7 +158,8 @@ class DegradationClassifier(nn.Module):
             zip(self.bottleneck_layers, self.downsample_layers, strict=True)
         ):
             if i > 0:
-                x = _fit(x, features[i]) + weights[i] * features[i]
+                x = _fit(x, features[i])
+                x = x + weights[i] * _fit(features[i], x)
             x = transition(stage(x))
         x = self.last_stage(x).mean(dim=(2, 3))
         return self.fc(x)

@@ -145,8 +145,8 @@ def _check_hparams(
         )
     if min(enc_blk_nums) < 0 or min(dec_blk_nums) < 1:
         raise UnsupportedOptionError(
-            f"NAFNet needs >= 0 blocks per encoder level and >= 1 per decoder level (the first "
-            f"decoder block is a feature tap); got enc_blk_nums={list(enc_blk_nums)}, "
+            f"NAFNet needs >= 0 blocks per encoder level and >= 1 per decoder level (each "
+            f"decoder level is a feature tap); got enc_blk_nums={list(enc_blk_nums)}, "
             f"dec_blk_nums={list(dec_blk_nums)}"
         )
 
@@ -268,25 +268,20 @@ class NAFNet(RestorationNetwork):
         return self.ending(x) + inp
 
     def forward_features(self, inp: torch.Tensor) -> list[torch.Tensor]:
-        """The DCPT taps: the output of the FIRST block of each decoder level.
+        """The DCPT taps: the output of each whole decoder level.
 
         Returned highest resolution first: level i has ``width * 2**i`` channels at
-        H / 2**i x W / 2**i (64, 128, 256, 512 channels for the paper's width 64), the maps the
-        reference DCPT code hooks on ``decoder{i}.0``. Only the part of the network the taps
-        depend on is run (no later blocks of the last level, no ``ending``).
+        H / 2**i x W / 2**i (64, 128, 256, 512 channels for the paper's width 64). These are the
+        maps the paper's runs feed the classifier: under DistributedDataParallel the reference
+        hooks ``module.decoder{i}``, the level containers (with one block per level, as in the
+        paper configs, that is also the first block's output). Only the part of the network the
+        taps depend on is run (no ``ending``).
         """
         x, skips = self._encode(inp)
         taps = []
-        last = len(self.decoders) - 1
-        for i, (up, decoder, skip) in enumerate(
-            zip(self.ups, self.decoders, reversed(skips), strict=True)
-        ):
-            first, *rest = _nafblocks(decoder)
-            x = first(up(x) + skip)
+        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips), strict=True):
+            x = decoder(up(x) + skip)
             taps.append(x)
-            if i < last:
-                for block in rest:
-                    x = block(x)
         return taps[::-1]
 
 

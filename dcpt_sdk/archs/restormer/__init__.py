@@ -11,9 +11,9 @@ from typing import Any
 
 from dcpt_sdk.archs.base import Architecture
 from dcpt_sdk.archs.restormer.detect import detect_dcpt_restormer, detect_restormer
-from dcpt_sdk.archs.restormer.network import DcptRestormer, Restormer
+from dcpt_sdk.archs.restormer.network import DcptRestormer, Restormer, RestormerOrigin
 
-__all__ = ["ARCH", "DCPT_ARCH", "Restormer", "DcptRestormer"]
+__all__ = ["ARCH", "DCPT_ARCH", "ORIGIN_ARCH", "Restormer", "DcptRestormer", "RestormerOrigin"]
 
 # swz30/Restormer LICENSE.md (as reproduced in downstream notices; the stored copy of the repo
 # lacks the file): "ACADEMIC PUBLIC LICENSE", non-commercial use only, modifications under the same
@@ -57,8 +57,31 @@ ARCH = Architecture(
     detect=detect_restormer,
     pad_multiple=_pad_multiple,
     license=_LICENSE,
+    ambiguity=(
+        "official-layout Restormer keys also fit DCPT's Restormer_origin (ReLU channel attention, "
+        "LayerNorm eps 1e-6), which outputs differ by up to ~0.3; loaded as the official "
+        "'restormer' (softmax, eps 1e-5). If the weights come from the DCPT transfer configs, "
+        "load them with arch='restormer-origin' (dcpt-export/dcpt-restore: --arch restormer-origin)"
+    ),
     reference=_REFERENCE,
     description="Restormer, official layout (26.1M parameters at the paper size)",
+)
+
+ORIGIN_ARCH = Architecture(
+    name="restormer-origin",
+    kind="restorer",
+    build=RestormerOrigin,
+    defaults={**_PAPER, "layernorm_type": "WithBias"},
+    tiny={**_TINY, "layernorm_type": "WithBias"},
+    detect=detect_restormer,  # the same keys: read when named, never auto-detected
+    pad_multiple=_pad_multiple,
+    license=_LICENSE,
+    detectable=False,
+    reference=_REFERENCE + "; DCPT's Restormer_origin: github MILab-PKU/dcpt restormer_arch.py",
+    description=(
+        "DCPT's Restormer_origin: official key layout, ReLU channel attention, LayerNorm eps 1e-6 "
+        "(named explicitly: its keys equal the official Restormer's)"
+    ),
 )
 
 DCPT_ARCH = Architecture(

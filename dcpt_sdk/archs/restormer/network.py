@@ -44,13 +44,17 @@ __all__ = [
     "TransformerUNet",
     "Restormer",
     "DcptRestormer",
+    "RestormerOrigin",
 ]
 
 LayerNormType = Literal["WithBias", "BiasFree"]
 AttentionActivation = Literal["softmax", "relu"]
 
 _LAYERNORM_TYPES: tuple[str, ...] = ("WithBias", "BiasFree")
-_EPS = 1e-5
+# The official Restormer and PromptIR add 1e-5 to the variance; DCPT's restormer_arch.py (both its
+# Restormer and its Restormer_origin) adds 1e-6. Outputs move by ~1e-4 between the two.
+OFFICIAL_EPS = 1e-5
+DCPT_EPS = 1e-6
 
 
 class _ChannelNormBody(nn.Module):
@@ -61,26 +65,29 @@ class _ChannelNormBody(nn.Module):
     *uncentred* input by the standard deviation, as the reference does (it is not RMSNorm).
     """
 
-    def __init__(self, channels: int, with_bias: bool) -> None:
+    def __init__(self, channels: int, with_bias: bool, eps: float) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
+        self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=1, keepdim=True)
         var = (x - mean).pow(2).mean(dim=1, keepdim=True)
         weight = self.weight[:, None, None]
         if self.bias is None:
-            return x * torch.rsqrt(var + _EPS) * weight
-        return (x - mean) * torch.rsqrt(var + _EPS) * weight + self.bias[:, None, None]
+            return x * torch.rsqrt(var + self.eps) * weight
+        return (x - mean) * torch.rsqrt(var + self.eps) * weight + self.bias[:, None, None]
 
 
 class LayerNorm(nn.Module):
     """Channel LayerNorm; the ``body`` child gives the reference names (``norm1.body.weight``)."""
 
-    def __init__(self, channels: int, layernorm_type: LayerNormType) -> None:
+    def __init__(
+        self, channels: int, layernorm_type: LayerNormType, eps: float = OFFICIAL_EPS
+    ) -> None:
         super().__init__()
-        self.body = _ChannelNormBody(channels, with_bias=layernorm_type == "WithBias")
+        self.body = _ChannelNormBody(channels, with_bias=layernorm_type == "WithBias", eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -149,11 +156,12 @@ class TransformerBlock(nn.Module):
         bias: bool,
         layernorm_type: LayerNormType,
         activation: AttentionActivation = "softmax",
+        eps: float = OFFICIAL_EPS,
     ) -> None:
         super().__init__()
-        self.norm1 = LayerNorm(dim, layernorm_type)
+        self.norm1 = LayerNorm(dim, layernorm_type, eps)
         self.attn = ChannelAttention(dim, num_heads, bias, activation)
-        self.norm2 = LayerNorm(dim, layernorm_type)
+        self.norm2 = LayerNorm(dim, layernorm_type, eps)
         self.ffn = GatedFeedForward(dim, ffn_expansion_factor, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -261,6 +269,8 @@ class TransformerUNet(RestorationNetwork):
     wrap_levels: ClassVar[bool] = False
     #: Normalisation of the channel-attention map.
     attention_activation: ClassVar[AttentionActivation] = "softmax"
+    #: The epsilon every LayerNorm adds to the variance.
+    layernorm_eps: ClassVar[float] = OFFICIAL_EPS
     pad_multiple: ClassVar[int] = 8
     patch_embed: OverlapPatchEmbed  # created by the subclass, first (see _add_encoder)
 
@@ -308,6 +318,7 @@ class TransformerUNet(RestorationNetwork):
             self.bias,
             self.layernorm_type,
             self.attention_activation,
+            self.layernorm_eps,
         )
 
     def _add_encoder(self) -> None:
@@ -419,12 +430,13 @@ class DcptRestormer(Restormer):
     """Restormer as the DCPT reference checkpoints store it (26,111,668 parameters by default).
 
     Same topology as ``Restormer``; the differences are the ``.body`` level wrapping in parameter
-    names, a ReLU instead of the softmax on the channel-attention map, and a bias-free LayerNorm by
-    default.
+    names, a ReLU instead of the softmax on the channel-attention map, LayerNorm epsilon 1e-6 and
+    a bias-free LayerNorm by default.
     """
 
     wrap_levels: ClassVar[bool] = True
     attention_activation: ClassVar[AttentionActivation] = "relu"
+    layernorm_eps: ClassVar[float] = DCPT_EPS
 
     def __init__(
         self,
@@ -449,3 +461,16 @@ class DcptRestormer(Restormer):
             bias,
             layernorm_type,
         )
+
+
+class RestormerOrigin(Restormer):
+    """DCPT's ``Restormer_origin`` (used by the reference transfer configs).
+
+    The official key layout and WithBias LayerNorm by default, but DCPT's ``Attention``: a ReLU on
+    the channel-attention map (the softmax is commented out in the reference) and LayerNorm
+    epsilon 1e-6. Its state dicts are indistinguishable from official Restormer ones, so it is
+    never detected: name it (``load_model(path, arch="restormer-origin")``).
+    """
+
+    attention_activation: ClassVar[AttentionActivation] = "relu"
+    layernorm_eps: ClassVar[float] = DCPT_EPS
