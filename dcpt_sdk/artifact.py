@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 ARTIFACT_FILE = "dcpt.json"
-ARTIFACT_VERSION = 1
+CARD_FILE = "README.md"
+# 2: the ``io`` client contract, ``classifier_precision``, spec v2 (code/weights licences).
+ARTIFACT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class ArtifactInfo:
         classifier_file: the degradation classifier's model file (image -> logits), if exported.
         opset: ONNX opset (ONNX-derived formats).
         shape_profile: dynamic-shape facts, e.g. {"min": [1, 3, 8, 8], "opt": ..., "max": ...}.
+        classifier_precision: the classifier file's own precision (fp32 in int8 artifacts).
+        io: the client contract: tensor names, layout, dtype, colour order, pad rule, post-
+            processing and compile options (export/contract.py), enough to run the files
+            without dcpt-sdk.
         runtime_hints: settings the runtime must apply (e.g. OpenVINO's inference precision).
         tool_versions: package versions used to export.
         parity: measured agreement with fp32 torch, per test size, e.g.
@@ -53,12 +59,14 @@ class ArtifactInfo:
     precision: Precision
     model_file: str
     classifier_file: str | None = None
+    classifier_precision: Precision | None = None
     opset: int | None = None
     shape_profile: Mapping[str, Any] = field(default_factory=dict)
     runtime_hints: Mapping[str, Any] = field(default_factory=dict)
     tool_versions: Mapping[str, str] = field(default_factory=dict)
     parity: Mapping[str, Any] = field(default_factory=dict)
     classifier_parity: Mapping[str, Any] = field(default_factory=dict)
+    io: Mapping[str, Any] = field(default_factory=dict)
     artifact_version: int = ARTIFACT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,19 +76,81 @@ class ArtifactInfo:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArtifactInfo:
+        """Artifact facts from untrusted JSON: every field's type checked, file names confined
+        to the artifact folder.
+
+        Raises:
+            ModelLoadError: naming the field that is missing, unknown or malformed.
+        """
+        if not isinstance(data, Mapping):
+            raise ModelLoadError(f"{ARTIFACT_FILE} must hold a JSON object")
         values = dict(data)
-        version = int(values.get("artifact_version", ARTIFACT_VERSION))
+        version = values.get("artifact_version", ARTIFACT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _bad("artifact_version", "an int >= 1", version)
         if version > ARTIFACT_VERSION:
             raise ModelLoadError(
                 f"artifact version {version} is newer than this dcpt-sdk reads ({ARTIFACT_VERSION}): "
                 "pip install -U dcpt-sdk"
             )
-        try:
-            values["spec"] = ModelSpec.from_dict(values["spec"])
-            get_format(values["format"])
-            return cls(**values)
-        except (KeyError, TypeError) as exc:
-            raise ModelLoadError(f"{ARTIFACT_FILE} is incomplete or malformed: {exc}") from exc
+        values["artifact_version"] = ARTIFACT_VERSION
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelLoadError(f"{ARTIFACT_FILE} has unknown fields {unknown}")
+        for name in ("spec", "format", "precision", "model_file"):
+            if name not in values:
+                raise ModelLoadError(f"{ARTIFACT_FILE} has no '{name}' field")
+        values["spec"] = ModelSpec.from_dict(values["spec"])
+        if not isinstance(values["format"], str):
+            raise _bad("format", "a format name", values["format"])
+        fmt = get_format(values["format"])
+        for name in ("precision", "classifier_precision"):
+            value = values.get(name)
+            if name == "classifier_precision" and value is None:
+                continue
+            if value not in fmt.precisions:
+                raise _bad(name, f"one of {', '.join(fmt.precisions)} for {fmt.name}", value)
+        values["model_file"] = _plain_file_name("model_file", values["model_file"])
+        if values.get("classifier_file") is not None:
+            values["classifier_file"] = _plain_file_name(
+                "classifier_file", values["classifier_file"]
+            )
+        if values.get("opset") is not None and (
+            not isinstance(values["opset"], int) or isinstance(values["opset"], bool)
+        ):
+            raise _bad("opset", "an int or null", values["opset"])
+        for name in (
+            "shape_profile",
+            "runtime_hints",
+            "tool_versions",
+            "parity",
+            "classifier_parity",
+            "io",
+        ):
+            if name in values and not isinstance(values[name], Mapping):
+                raise _bad(name, "an object", values[name])
+        return cls(**values)
+
+
+def _bad(name: str, expected: str, value: object) -> ModelLoadError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ModelLoadError(f"{ARTIFACT_FILE} field '{name}' must be {expected}, got {shown}")
+
+
+def _plain_file_name(name: str, value: object) -> str:
+    """A file name inside the artifact folder: no directories, no '..', not absolute."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or value in (".", "..")
+        or "/" in value
+        or "\\" in value
+        or "\x00" in value
+    ):
+        raise _bad(name, "a plain file name inside the artifact folder (no path)", value)
+    return value
 
 
 def is_artifact_dir(path: str | os.PathLike[str]) -> bool:
@@ -98,12 +168,22 @@ def read_artifact(path: str | os.PathLike[str]) -> ArtifactInfo:
         )
     try:
         data = json.loads(info_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"'{info_file}' is not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelLoadError(f"'{info_file}' is not valid JSON: {str(exc)[:200]}") from None
+    except OSError as exc:
+        raise ModelLoadError(f"'{info_file}' cannot be read: {exc.strerror}") from None
     info = ArtifactInfo.from_dict(data)
+    fmt = get_format(info.format)
     for name in (info.model_file, info.classifier_file):
-        if name and not (directory / name).is_file():
-            raise ModelLoadError(f"artifact '{directory}' lists '{name}' but the file is missing")
+        if not name:
+            continue
+        # The format's companion files (model.xml -> model.bin) must be there too.
+        needed = [name, *(str(Path(name).with_suffix(s)) for s in fmt.extra_files)]
+        for file in needed:
+            if not (directory / file).is_file():
+                raise ModelLoadError(
+                    f"artifact '{directory}' lists '{name}' but '{file}' is missing"
+                )
     return info
 
 

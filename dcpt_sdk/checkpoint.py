@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from dcpt_sdk.archs import Architecture, detect_architecture, get_architecture
-from dcpt_sdk.errors import AmbiguousArchitectureWarning, ModelLoadError
+from dcpt_sdk.errors import AmbiguousArchitectureWarning, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.spec import ClassifierSpec, ModelSpec
 
 __all__ = [
@@ -191,6 +191,54 @@ def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what:
     model.load_state_dict(state_dict, strict=True)
 
 
+def _build_checked(
+    arch: Architecture, kwargs: dict[str, Any], state_dict: Mapping[str, torch.Tensor], what: str
+) -> nn.Module:
+    """Build ``arch`` from (possibly hostile) hyper-parameters, only once they fit the weights.
+
+    The network is first built on the meta device (no memory), so hyper-parameters that do not
+    construct, or that describe other shapes than the file's tensors (a 1 MB file whose spec says
+    width 512 would otherwise allocate gigabytes), fail before anything is allocated.
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = arch.build(**kwargs)
+    except Exception as exc:  # the constructor's own check, or a TypeError/ValueError on odd values
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ModelLoadError(
+            f"{what}: the hyper-parameters {kwargs} do not build a {arch.name}: {detail}"
+        ) from None
+    problem = describe_mismatch(skeleton.state_dict(), state_dict)
+    if problem:
+        raise ModelLoadError(f"the weights do not fit {what}: {problem}")
+    return arch.build(**kwargs)
+
+
+def _check_weight_dtypes(state_dict: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Restoration weights are floating point; bool or integer tensors are a damaged file."""
+    bad = [f"{k} ({v.dtype})" for k, v in state_dict.items() if not v.is_floating_point()]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ModelLoadError(
+            f"'{path}' holds non-floating-point weights ({shown}); a restorer's weights are "
+            "float16/bfloat16/float32/float64"
+        )
+
+
+def _check_spec_fits_arch(spec: ModelSpec, arch: Architecture, path: Path) -> None:
+    if arch.kind != "restorer":
+        return  # a standalone classifier file: no image padding to check
+    try:
+        expected = arch.pad_multiple(spec.hparams)
+    except Exception:  # hostile hparams; the meta build reports them properly
+        return
+    if spec.pad_multiple != expected:
+        raise ModelLoadError(
+            f"'{path}': its spec says pad_multiple {spec.pad_multiple}, but a {spec.arch} with "
+            f"these hyper-parameters needs {expected}; the file's metadata is damaged"
+        )
+
+
 def _named_arch(
     state_dict: dict[str, torch.Tensor], path: Path, name: str
 ) -> tuple[Architecture, dict]:
@@ -217,7 +265,9 @@ def _detect(state_dict: dict[str, torch.Tensor], path: Path) -> tuple[Architectu
             "Restormer, DCPT-Restormer, PromptIR and the DCPT classifiers"
         )
     if found[0].ambiguity:
-        warnings.warn(f"'{path.name}': {found[0].ambiguity}", AmbiguousArchitectureWarning, stacklevel=3)
+        warnings.warn(
+            f"'{path.name}': {found[0].ambiguity}", AmbiguousArchitectureWarning, stacklevel=3
+        )
     return found
 
 
@@ -231,9 +281,15 @@ def _build_classifier(
                 f"'{path}': the 'classifier.' keys are a {arch.name}, not a classifier"
             )
         spec = ClassifierSpec(arch.name, hparams)
-    arch = get_architecture(spec.arch)
-    classifier = arch.build(**spec.constructor_kwargs())
-    _load_strict(classifier, state_dict, f"the {spec.arch} classifier of '{path}'")
+    try:
+        arch = get_architecture(spec.arch)
+    except UnsupportedOptionError as exc:
+        raise ModelLoadError(f"'{path}': its classifier spec names {exc}") from None
+    if arch.kind != "classifier":
+        raise ModelLoadError(f"'{path}': its classifier spec names {spec.arch!r}, a {arch.kind}")
+    what = f"the {spec.arch} classifier of '{path}'"
+    classifier = _build_checked(arch, spec.constructor_kwargs(), state_dict, what)
+    _load_strict(classifier, state_dict, what)
     return classifier, spec
 
 
@@ -278,6 +334,7 @@ def load_model(
     """
     file = Path(path)
     state_dict, spec = read_state_dict(file)
+    _check_weight_dtypes(state_dict, file)
     restorer_sd, classifier_sd = _split_classifier(state_dict)
     if spec is None:
         if arch is None:
@@ -293,10 +350,15 @@ def load_model(
                 f"'{file}' was saved as a {spec.arch} (its embedded ModelSpec says so), not "
                 f"{arch!r}; drop arch= to load it as what it is"
             )
-        found = get_architecture(spec.arch)
+        try:
+            found = get_architecture(spec.arch)
+        except UnsupportedOptionError as exc:
+            raise ModelLoadError(f"'{file}': its spec names {exc}") from None
+        _check_spec_fits_arch(spec, found, file)
     restorer_sd = _drop_ignored(found, restorer_sd)
-    model = found.build(**spec.constructor_kwargs())
-    _load_strict(model, restorer_sd, f"{spec.arch} {dict(spec.hparams)}")
+    what = f"{spec.arch} {dict(spec.hparams)}"
+    model = _build_checked(found, spec.constructor_kwargs(), restorer_sd, what)
+    _load_strict(model, restorer_sd, what)
     if classifier_sd:
         classifier, classifier_spec = _build_classifier(classifier_sd, spec.classifier, file)
         _check_pairing(model, classifier_spec, file)

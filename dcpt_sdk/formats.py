@@ -26,7 +26,8 @@ class Format:
         name: format name (also the dcpt-export flag, e.g. --onnx).
         backend: the runtimes/ backend that runs it.
         model_file: file name of the model inside an artifact directory.
-        extra_files: other files the model file needs beside it.
+        extra_files: suffixes of companion files each model file needs beside it (model.xml ->
+            model.bin); read_artifact checks they exist.
         precisions: precisions this format can be exported in / run at.
         export_options: keyword options the exporter accepts for this format (others are errors).
         python_module: the package imported to export/run it.
@@ -72,7 +73,7 @@ FORMATS: tuple[Format, ...] = (
         name="openvino",
         backend="openvino",
         model_file="model.xml",
-        extra_files=("model.bin",),
+        extra_files=(".bin",),
         precisions=("fp32", "fp16", "bf16", "int8"),
         export_options=("calib", "calib_count", "export_size"),
         python_module="openvino",

@@ -83,7 +83,7 @@ def spec_for(arch: Architecture, hparams: Mapping[str, Any], name: str = "") -> 
         out_channels=out_channels,
         pad_multiple=arch.pad_multiple(hparams),
         name=name,
-        license=arch.license,
+        code_license=arch.license,
     )
 
 

@@ -14,7 +14,12 @@ from typing import Any
 
 from dcpt_sdk.errors import ModelLoadError, UnsupportedOptionError
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
+# Version 1 had one ``license`` field (the architecture code's licence, mislabelled as the
+# weights'); version 2 separates ``code_license`` from ``weights_license``. Both are read.
+_MAX_DEPTH = 8  # hyper-parameters and provenance are shallow; deeper JSON is refused
+_MAX_CHANNELS = 64
+_MAX_PAD_MULTIPLE = 1024
 
 
 def _freeze(value: Any) -> Any:
@@ -58,14 +63,18 @@ class ModelSpec:
         arch: registered architecture name ("nafnet", "restormer", "restormer-dcpt", "promptir").
         hparams: the architecture's constructor keywords.
         in_channels / out_channels: image channels the network takes and gives (3 for RGB).
-        scale: output size / input size (1 for restoration).
+        scale: output size / input size (1: every supported network restores at the input size;
+            Restorer refuses other values rather than guess a resize).
         pad_multiple: H and W are reflect-padded to a multiple of this before the forward pass.
         value_range: the float range the network reads and writes.
         degradation_classes: the classifier's class names, in logit order ("" tuple when none).
         classifier: the classifier's arch and hyper-parameters, when the weights carry one.
         name: a preset or zoo name, informative only.
-        verified_precisions: precisions whose parity with fp32 torch was measured for these weights.
-        license: licence of the weights.
+        verified_precisions: in an exported artifact, the precision(s) whose parity with fp32
+            torch the exporter measured and accepted; empty for plain weights.
+        code_license: licence of the architecture's reference code.
+        weights_license: licence of these weights: "unspecified" unless whoever made them said
+            (training writes what its config states; the built-in model states its own).
         provenance: where the weights came from (checkpoint sha256, training config, source file).
     """
 
@@ -80,7 +89,8 @@ class ModelSpec:
     classifier: ClassifierSpec | None = None
     name: str = ""
     verified_precisions: tuple[str, ...] = ()
-    license: str = "unknown"
+    code_license: str = "unknown"
+    weights_license: str = "unspecified"
     provenance: Mapping[str, Any] = field(default_factory=dict)
     spec_version: int = SPEC_VERSION
 
@@ -109,29 +119,115 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
-        version = int(data.get("spec_version", SPEC_VERSION))
+        """A spec from untrusted data (a file's metadata): every field's type and range checked.
+
+        Raises:
+            ModelLoadError: naming the first field that is missing, unknown, of the wrong type or
+                out of range.
+        """
+        if not isinstance(data, Mapping):
+            raise ModelLoadError(f"model spec must be a JSON object, got {type(data).__name__}")
+        values = dict(data)
+        version = values.get("spec_version", SPEC_VERSION)
+        if not _is_int(version) or version < 1:
+            raise ModelLoadError(
+                f"model spec field 'spec_version' must be an int >= 1, got {version!r}"
+            )
         if version > SPEC_VERSION:
             raise ModelLoadError(
                 f"this model spec has version {version}, newer than this dcpt-sdk understands "
                 f"({SPEC_VERSION}): upgrade dcpt-sdk (pip install -U dcpt-sdk)"
             )
+        if version == 1 and "license" in values:
+            values["code_license"] = values.pop("license")
+        values["spec_version"] = SPEC_VERSION
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(values) - known)
         if unknown:
             raise ModelLoadError(f"model spec has unknown fields {unknown}; valid: {sorted(known)}")
-        if "arch" not in data:
+        if "arch" not in values:
             raise ModelLoadError("model spec has no 'arch' field")
-        return cls(**dict(data))
+        _check_fields(values)
+        return cls(**values)
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelLoadError(f"model spec is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ModelLoadError(f"model spec is not valid JSON: {str(exc)[:200]}") from None
         if not isinstance(data, dict):
             raise ModelLoadError("model spec JSON must be an object")
         return cls.from_dict(data)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(value, Mapping):
+        return max([_depth(v, level + 1) for v in value.values()], default=level + 1)
+    if isinstance(value, list | tuple):
+        return max([_depth(v, level + 1) for v in value], default=level + 1)
+    return level
+
+
+def _fail(name: str, expected: str, value: object) -> ModelLoadError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ModelLoadError(f"model spec field '{name}' must be {expected}, got {shown}")
+
+
+def _check_mapping(name: str, value: object) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise _fail(name, "an object with string keys", value)
+    if _depth(value) > _MAX_DEPTH:
+        raise _fail(name, f"nested at most {_MAX_DEPTH} levels deep", "<deeply nested>")
+
+
+def _check_fields(values: Mapping[str, Any]) -> None:
+    """Types and ranges of a spec read from a file (the arch's own checks come at build time)."""
+    for name in ("arch", "name", "code_license", "weights_license"):
+        if name in values and not isinstance(values[name], str):
+            raise _fail(name, "a string", values[name])
+    for name in ("hparams", "provenance"):
+        if name in values:
+            _check_mapping(name, values[name])
+    for name in ("in_channels", "out_channels"):
+        if name in values:
+            value = values[name]
+            if not _is_int(value) or not 1 <= value <= _MAX_CHANNELS:
+                raise _fail(name, f"an int in 1..{_MAX_CHANNELS}", value)
+    if "scale" in values and values["scale"] != 1:
+        raise _fail("scale", "1 (dcpt-sdk restores at the input size)", values["scale"])
+    if "pad_multiple" in values:
+        value = values["pad_multiple"]
+        if not _is_int(value) or not 1 <= value <= _MAX_PAD_MULTIPLE:
+            raise _fail("pad_multiple", f"an int in 1..{_MAX_PAD_MULTIPLE}", value)
+    if "value_range" in values:
+        value = values["value_range"]
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            or not value[0] < value[1]
+        ):
+            raise _fail("value_range", "[low, high] numbers with low < high", value)
+    for name in ("degradation_classes", "verified_precisions"):
+        if name in values:
+            value = values[name]
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise _fail(name, "a list of strings", value)
+    classifier = values.get("classifier")
+    if classifier is not None:
+        if not isinstance(classifier, Mapping) or set(classifier) != {"arch", "hparams"}:
+            raise _fail("classifier", 'null or {"arch": ..., "hparams": {...}}', classifier)
+        if not isinstance(classifier["arch"], str):
+            raise _fail("classifier.arch", "a string", classifier["arch"])
+        _check_mapping("classifier.hparams", classifier["hparams"])
 
 
 def spec_of(module: object) -> ModelSpec:

@@ -33,10 +33,11 @@ import torch
 from torch import nn
 
 from dcpt_sdk._optional import require
-from dcpt_sdk.artifact import ArtifactInfo, is_artifact_dir, write_artifact_info
+from dcpt_sdk.artifact import CARD_FILE, ArtifactInfo, is_artifact_dir, write_artifact_info
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.export import verify
-from dcpt_sdk.export.builders import BUILDERS, BuildOptions, Built
+from dcpt_sdk.export.builders import BUILDERS, BuildOptions, Built, classifier_precision
+from dcpt_sdk.export.contract import io_section, model_card
 from dcpt_sdk.formats import Format, Precision, check_precision, get_format
 from dcpt_sdk.spec import ModelSpec, spec_of
 
@@ -77,8 +78,10 @@ def _check_options(fmt: Format, precision: str, options: Mapping[str, Any]) -> N
             raise UnsupportedOptionError(f"{flag} must be True or False; got {options[flag]!r}")
 
 
-def _resolve_model(model: nn.Module | str | os.PathLike[str]) -> nn.Module:
-    """A torch network with a spec, a checkpoint path, a zoo name, or a preset (untrained)."""
+def _resolve_model(model: nn.Module | str | os.PathLike[str], arch: str | None = None) -> nn.Module:
+    """A torch network with a spec, a checkpoint path, a zoo name, or a preset (untrained).
+
+    ``arch`` names the architecture of a checkpoint whose keys fit more than one (load_model)."""
     if isinstance(model, nn.Module):
         if not isinstance(getattr(model, "spec", None), ModelSpec):
             raise UnsupportedOptionError(
@@ -96,7 +99,11 @@ def _resolve_model(model: nn.Module | str | os.PathLike[str]) -> nn.Module:
 
     path = Path(model)
     if path.is_file() or path.suffix.lower() in CHECKPOINT_SUFFIXES:
-        return load_model(path)
+        return load_model(path, arch=arch)
+    if arch is not None:
+        raise UnsupportedOptionError(
+            f"--arch/arch= applies to checkpoint files; '{model}' is not one"
+        )
     if str(model) == "default" or str(model) in zoo.available_models():
         return load_model(zoo.model_path(str(model)))
     from dcpt_sdk.models import create_model
@@ -116,14 +123,26 @@ def _has_classifier(network: nn.Module) -> bool:
     return getattr(network, "classifier", None) is not None and bool(spec.degradation_classes)
 
 
-def _check_target(target: Path) -> None:
-    if target.is_file():
-        raise UnsupportedOptionError(f"output_dir '{target}' is a file; give a directory")
+def check_target(target: Path) -> bool:
+    """Refuse an output that is a file or a non-artifact folder; True when an existing artifact
+    there will be replaced (callers say so)."""
+    if target.exists() and not target.is_dir():
+        raise UnsupportedOptionError(f"output '{target}' is a file; give a directory")
     if target.is_dir() and any(target.iterdir()) and not is_artifact_dir(target):
         raise UnsupportedOptionError(
-            f"output_dir '{target}' exists and is not an artifact directory; refusing to "
+            f"output '{target}' exists and is not an artifact directory; refusing to "
             "replace it (choose a new or empty directory)"
         )
+    return is_artifact_dir(target)
+
+
+def _readable_by_others(directory: Path) -> None:
+    """Give the artifact the permissions the umask allows (mkdtemp makes 0700 folders and
+    mkstemp 0600 files, which a server running as another user, e.g. Triton, cannot read)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 @contextmanager
@@ -252,14 +271,18 @@ def export(
     spec = spec_of(network)
     build_options = BuildOptions.from_options(spec, fmt, options)
     target = Path(output_dir) if output_dir is not None else _default_output_dir(spec, fmt, checked)
-    _check_target(target)
+    check_target(target)
     classifier = _ClassifierGraph(network).eval() if _has_classifier(network) else None
     with _staging(target) as staging:
         built = BUILDERS[fmt.name](network, classifier, staging, checked, build_options)
         info = _info(spec, fmt, checked, built)
         info = _verify(info, staging, network, build_options.export_size)
+        # Verified: the spec now says so (the precision whose parity was measured and accepted).
+        info = dataclasses.replace(info, spec=info.spec.replace(verified_precisions=(checked,)))
         built.finalize(staging, info.to_dict())
         write_artifact_info(staging, info)
+        (staging / CARD_FILE).write_text(model_card(info.to_dict()), encoding="utf-8")
+        _readable_by_others(staging)
     return info
 
 
@@ -275,14 +298,19 @@ def _require_backend(fmt: Format) -> None:
 
 
 def _info(spec: ModelSpec, fmt: Format, precision: Precision, built: Built) -> ArtifactInfo:
+    head_precision = classifier_precision(precision) if built.classifier_file else None
     return ArtifactInfo(
         spec=spec,
         format=fmt.name,
         precision=precision,
         model_file=fmt.model_file,
         classifier_file=built.classifier_file,
+        classifier_precision=head_precision,
         opset=built.opset,
         shape_profile=built.shape_profile,
         runtime_hints=built.runtime_hints,
         tool_versions=_tool_versions(fmt, precision),
+        io=io_section(
+            spec, fmt, precision, built.classifier_file, head_precision, built.runtime_hints
+        ),
     )

@@ -87,7 +87,8 @@ class Built:
         """Write the artifact facts into the ONNX files' metadata_props (after verification)."""
         for name in self.onnx_files:
             model = onnx_export.load(directory / name)
-            onnx_export.set_metadata(model, facts)
+            role = "classifier" if name == self.classifier_file else "restorer"
+            onnx_export.set_metadata(model, facts, role)
             onnx_export.save(model, directory / name)
 
 

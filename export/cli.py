@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a dcpt model to ONNX / OpenVINO / TensorRT, verified against torch.",
     )
     parser.add_argument("model", help="checkpoint (.safetensors/.pth), zoo name or preset name")
+    parser.add_argument(
+        "--arch",
+        help="the restorer architecture of a checkpoint without an embedded spec whose keys fit "
+        "more than one (e.g. restormer-origin: DCPT's Restormer_origin has the official "
+        "Restormer's keys); default: detected",
+    )
     formats = parser.add_argument_group("formats (one artifact per format x precision)")
     for fmt in _export_formats():
         formats.add_argument(
@@ -110,28 +116,36 @@ def _summary(info: Any) -> str:
     return f"PSNR >= {psnr:.1f} dB, max-abs {max_abs:.2e} vs torch fp32"
 
 
-def _load(model: str) -> Any:
+def _load(model: str, arch: str | None) -> Any:
     """The model, loaded once for every export; warnings become one "warning:" line each."""
     from dcpt_sdk.export.api import _resolve_model
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        network = _resolve_model(model)
+        network = _resolve_model(model, arch=arch)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     return network
 
 
 def _run(args: argparse.Namespace) -> None:
-    from dcpt_sdk.export.api import export
+    from dcpt_sdk.export.api import check_target, export
     from dcpt_sdk.export.tensorrt import require_tensorrt
 
     plan = _plan(args)
     if any(fmt.needs_gpu for fmt, _, _ in plan):
         require_tensorrt()  # fail before exporting anything else
-    network = _load(args.model)
-    for fmt, precision, options in plan:
-        target = args.output / f"{fmt.name}-{precision}"
+    if args.output.exists() and not args.output.is_dir():
+        raise UnsupportedOptionError(
+            f"-o '{args.output}' is a file; give a folder (one artifact per format x precision "
+            "goes inside it)"
+        )
+    targets = [args.output / f"{fmt.name}-{precision}" for fmt, precision, _ in plan]
+    replaced = [target for target in targets if check_target(target)]  # every one, before work
+    network = _load(args.model, args.arch)
+    for (fmt, precision, options), target in zip(plan, targets, strict=True):
+        if target in replaced:
+            print(f"{fmt.name}-{precision}: replacing the existing artifact in {target}")
         started = time.perf_counter()
         info = export(network, fmt.name, precision, target, **options)
         seconds = time.perf_counter() - started

@@ -140,17 +140,42 @@ def slim(model: Any) -> Any:
     return optimizer.optimize(model)
 
 
-def set_metadata(model: Any, facts: Mapping[str, Any]) -> None:
-    """Store the artifact facts (dcpt.json's content) in ``model.metadata_props``.
+def set_metadata(model: Any, facts: Mapping[str, Any], role: str = "restorer") -> None:
+    """Store the artifact facts (dcpt.json's content) in the model's header and metadata_props.
 
-    The whole document sits under the key "dcpt" as JSON; format, precision and arch are repeated
-    as plain keys for tools (Netron, onnx.load) that show metadata without parsing JSON.
+    The whole document sits under the key "dcpt" as JSON; format, this file's own precision, its
+    role and the arch are repeated as plain keys for tools (Netron, onnx.load) that show metadata
+    without parsing JSON; producer_name/version, model_version and doc_string say what it is.
     """
+    spec = facts.get("spec", {})
+    precision = facts.get("precision", "")
+    if role == "classifier":
+        precision = facts.get("classifier_precision") or precision
+    tools = facts.get("tool_versions", {})
+    model.producer_name = "dcpt-sdk"
+    model.producer_version = str(tools.get("dcpt-sdk", ""))
+    model.model_version = int(facts.get("artifact_version", 1))
+    io = facts.get("io", {})
+    if role == "classifier":
+        classes = ", ".join(spec.get("degradation_classes", []))
+        model.doc_string = (
+            f"DCPT degradation classifier of a {spec.get('arch', '')} restorer ({precision}): "
+            f"input NCHW RGB in [0, 1], padded as the restorer's; output logits, softmax them; "
+            f"classes in order: {classes}. Full contract: dcpt.json 'io'."
+        )
+    else:
+        model.doc_string = (
+            f"{spec.get('arch', '')} image restorer ({precision}): input '{io.get('input_name', '')}'"
+            f" NCHW RGB float in [0, 1], H and W reflect-padded bottom/right to a multiple of "
+            f"{spec.get('pad_multiple', '')}; output '{io.get('output_name', '')}' the same, crop "
+            f"and clip. Full contract: dcpt.json 'io'."
+        )
     flat = {
         METADATA_KEY: json.dumps(facts, sort_keys=True),
         "dcpt.format": str(facts.get("format", "")),
-        "dcpt.precision": str(facts.get("precision", "")),
-        "dcpt.arch": str(facts.get("spec", {}).get("arch", "")),
+        "dcpt.precision": str(precision),
+        "dcpt.role": role,
+        "dcpt.arch": str(spec.get("arch", "")),
     }
     kept = [p for p in model.metadata_props if p.key not in flat]
     del model.metadata_props[:]

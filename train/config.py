@@ -85,6 +85,9 @@ class SourceConfig:
         holdout: clean: the last N images (sorted by name) are left out of training and, when
             ``data.val`` is empty, used for validation.
         limit: use only the first N pairs/images (0: all); keeps validation sets short on CPUs.
+        scale_range: clean, training: patches are resized by a factor drawn log-uniformly from
+            [low, high] ([1, 1]: the photo's own scale).
+        color_jitter: clean, training: brightness/saturation/channel-gain jitter strength.
     """
 
     kind: Literal["clean", "paired"] = "clean"
@@ -99,6 +102,8 @@ class SourceConfig:
     ratio: int = 1
     holdout: int = 0
     limit: int = 0
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    color_jitter: float = 0.0
 
 
 @dataclass
@@ -173,11 +178,17 @@ class TrainingConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Fine-tuning only: initial weights, EMA and gradient clipping (the paper's 5D values)."""
+    """Fine-tuning only: initial weights, EMA and gradient clipping (the paper's 5D values).
+
+    ``train_classifier``: keep training the pre-trained classifier head (focal loss, its own
+    learning rate) on the fine-tuned restorer's DETACHED features, so the shipped classifier
+    reads the features the shipped restorer makes; the restorer's training is unchanged. Off, the
+    classifier is carried as pre-training left it (the reference's behaviour)."""
 
     init: str | None = None
     ema_decay: float = 0.999
     grad_clip: float = 0.01
+    train_classifier: bool = False
 
 
 @dataclass

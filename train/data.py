@@ -31,11 +31,13 @@ __all__ = [
     "EpochSampler",
     "SampleSource",
     "center_crop",
+    "color_jitter",
     "dihedral",
     "list_images",
     "load_rgb",
     "random_crop",
     "sample_rng",
+    "scaled_crop",
 ]
 
 Sample = dict[str, torch.Tensor]
@@ -119,6 +121,45 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top : top + crop_h, left : left + crop_w]
 
 
+def scaled_crop(
+    image: np.ndarray, size: int, scale_range: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """A random ``size`` x ``size`` patch of ``image`` resized by a factor drawn from
+    ``scale_range`` (log-uniform), so a dozen photos show their content at many scales.
+
+    Cropping ``size / factor`` pixels first and resizing only the crop keeps the cost per
+    sample independent of the photo's size. Downscaling is antialiased (area-like), which also
+    thins out the source JPEG's own artefacts and noise.
+    """
+    low, high = scale_range
+    factor = float(np.exp(rng.uniform(np.log(low), np.log(high)))) if high > low else low
+    side = max(1, round(size / factor))
+    (window,) = random_crop([image], min(side, max(image.shape[:2])), rng)
+    if window.shape[0] == size and window.shape[1] == size:
+        return window
+    tensor = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1)))[None]
+    resized = torch.nn.functional.interpolate(
+        tensor, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return np.clip(resized[0].numpy().transpose(1, 2, 0), 0.0, 1.0)
+
+
+def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness, saturation and per-channel gain within ``strength`` (0: unchanged).
+
+    Widens the colour statistics of a few photos; done on the clean image BEFORE it is
+    degraded, so the pair stays consistent.
+    """
+    if strength <= 0:
+        return image
+    brightness = rng.uniform(1.0 - strength, 1.0 + strength)
+    saturation = rng.uniform(1.0 - strength, 1.0 + strength)
+    gains = rng.uniform(1.0 - strength / 4, 1.0 + strength / 4, size=3)
+    gray = image.mean(axis=2, keepdims=True)
+    out = (gray + (image - gray) * saturation) * (brightness * gains).astype(np.float32)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
 def dihedral(images: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """One of the 8 flips/rotations, the same for each image (BasicSR's augmentation)."""
     k = int(rng.integers(8))
@@ -179,6 +220,11 @@ class CleanFolderDataset(SampleSource):
         patch_size: crop side; 0 keeps whole images (evaluation only).
         train: random crops, flips and class draws (True) or the fixed evaluation grid (False).
         seed: seeds every sample's generator together with the epoch and index.
+        scale_range: training only: the patch is resized by a factor drawn from this range
+            (log-uniform); (1, 1) crops at the photo's own scale.
+        color_jitter: training only: brightness/saturation/channel-gain jitter (0: none).
+        cache: keep decoded photos in memory (a training set of a few dozen photos is read
+            thousands of times; decoding a large JPEG costs more than degrading a patch).
     """
 
     def __init__(
@@ -189,9 +235,17 @@ class CleanFolderDataset(SampleSource):
         patch_size: int,
         train: bool = True,
         seed: int = 0,
+        scale_range: tuple[float, float] = (1.0, 1.0),
+        color_jitter: float = 0.0,
+        cache: bool = True,
     ) -> None:
         if not files:
             raise DataError("CleanFolderDataset needs at least one image")
+        low, high = scale_range
+        if not 0 < low <= high:
+            raise DataError(f"scale_range must be 0 < low <= high, got {tuple(scale_range)}")
+        if not 0 <= color_jitter < 1:
+            raise DataError(f"color_jitter must be in [0, 1), got {color_jitter}")
         if not degraders:
             raise DataError("CleanFolderDataset needs at least one degradation class")
         if train and patch_size <= 0:
@@ -201,18 +255,33 @@ class CleanFolderDataset(SampleSource):
         self.patch_size = patch_size
         self.train = train
         self.seed = seed
+        self.scale_range = (float(low), float(high))
+        self.color_jitter = float(color_jitter)
+        self._cache: dict[int, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.files) * (1 if self.train else len(self.degraders))
 
+    def _photo(self, index: int) -> np.ndarray:
+        if self._cache is None:
+            return load_rgb(self.files[index])
+        if index not in self._cache:
+            self._cache[index] = load_rgb(self.files[index])
+        return self._cache[index]
+
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         if self.train:
-            gt = load_rgb(self.files[index])
-            (gt,) = dihedral(random_crop([gt], self.patch_size, rng), rng)
+            photo = self._photo(index)
+            if self.scale_range == (1.0, 1.0):
+                (gt,) = random_crop([photo], self.patch_size, rng)
+            else:
+                gt = scaled_crop(photo, self.patch_size, self.scale_range, rng)
+            (gt,) = dihedral([gt], rng)
+            gt = color_jitter(gt, self.color_jitter, rng)
             label, degrade = self.degraders[int(rng.integers(len(self.degraders)))]
         else:
             image, which = divmod(index, len(self.degraders))
-            gt = load_rgb(self.files[image])
+            gt = self._photo(image)
             if self.patch_size:
                 gt = np.ascontiguousarray(center_crop(gt, self.patch_size))
             label, degrade = self.degraders[which]

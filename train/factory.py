@@ -128,7 +128,13 @@ def _source(
     if source.kind == "clean":
         files = _clean_files(cfg.data, source, holdout) if train or holdout else _all(cfg, source)
         return CleanFolderDataset(
-            files, _degraders(task, source), patch_size=patch, train=train, seed=seed
+            files,
+            _degraders(task, source),
+            patch_size=patch,
+            train=train,
+            seed=seed,
+            scale_range=source.scale_range,
+            color_jitter=source.color_jitter,
         )
     pairs = match_pairs(
         _folder(cfg.data, source.input_dir, "input"),

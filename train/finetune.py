@@ -25,6 +25,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -33,7 +34,7 @@ from dcpt_sdk.archs.base import RestorationNetwork  # noqa: E402
 from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model  # noqa: E402
 from dcpt_sdk.errors import ModelLoadError  # noqa: E402
 from dcpt_sdk.spec import ModelSpec, spec_of  # noqa: E402
-from dcpt_sdk.train.config import Config, config_to_dict  # noqa: E402
+from dcpt_sdk.train.config import Config, ConfigError, config_to_dict  # noqa: E402
 from dcpt_sdk.train.ema import ModelEMA  # noqa: E402
 from dcpt_sdk.train.factory import (  # noqa: E402
     build_restorer,
@@ -50,10 +51,30 @@ from dcpt_sdk.train.loop import (  # noqa: E402
     parse_args,
     run_main,
 )
-from dcpt_sdk.train.losses import l1_loss  # noqa: E402
-from dcpt_sdk.train.validation import validate_restorer  # noqa: E402
+from dcpt_sdk.train.losses import focal_loss, l1_loss  # noqa: E402
+from dcpt_sdk.train.validation import validate_classifier, validate_restorer  # noqa: E402
 
-__all__ = ["load_init", "main"]
+__all__ = ["FinetuneStep", "load_init", "main"]
+
+
+class FinetuneStep(nn.Module):
+    """One fine-tuning forward: ``(restored, logits or None)``.
+
+    With a classifier (``finetune.train_classifier``) the logits come from the same pass's
+    features, DETACHED: the focal loss trains the head only, the restorer learns from L1 alone.
+    One module, so data-parallel wrappers see every parameter used once per step.
+    """
+
+    def __init__(self, restorer: RestorationNetwork, classifier: nn.Module | None) -> None:
+        super().__init__()
+        self.restorer = restorer
+        self.classifier = classifier
+
+    def forward(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.classifier is None:
+            return self.restorer(lq), None
+        restored, features = self.restorer.forward_with_features(lq)
+        return restored, self.classifier([f.detach() for f in features])
 
 
 def load_init(path: str, restorer: RestorationNetwork) -> tuple[nn.Module | None, ModelSpec]:
@@ -128,16 +149,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     if cfg.finetune.init:
         classifier, init_spec = load_init(cfg.finetune.init, restorer)
     optim = cfg.optim
-    optimizer = torch.optim.AdamW(
-        restorer.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, betas=optim.betas
-    )
+    trained_head = classifier if cfg.finetune.train_classifier else None
+    if cfg.finetune.train_classifier and trained_head is None:
+        raise ConfigError(
+            "finetune.train_classifier needs a classifier: --init a DCPT pre-trained checkpoint"
+        )
+    groups: list[dict[str, Any]] = [
+        {"params": list(restorer.parameters()), "weight_decay": optim.weight_decay, "lr": optim.lr}
+    ]
+    if trained_head is not None:
+        trained_head.train()
+        groups.append(
+            {
+                "params": list(trained_head.parameters()),
+                "weight_decay": optim.classifier_weight_decay,
+                "lr": optim.classifier_lr,
+            }
+        )
+    optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas)
     scheduler = cosine_schedule(optimizer, cfg.schedule, cfg.training.max_steps)
     train_loader = build_loader(build_train_set(cfg), cfg, train=True)
     val_set = build_val_set(cfg)
     val_batch = cfg.training.batch_size if cfg.data.val_crop else 1
 
     model, optimizer, scheduler, train_loader = accelerator.prepare(
-        restorer, optimizer, scheduler, train_loader
+        FinetuneStep(restorer, trained_head), optimizer, scheduler, train_loader
     )
     val_loader = None
     if val_set is not None:
@@ -158,11 +194,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for step, micro_batches in run.steps(train_loader):
         for i, batch in enumerate(micro_batches):
             with run.sync(model, last=i == len(micro_batches) - 1):
-                loss = l1_loss(model(batch["lq"]), batch["gt"])
-                accelerator.backward(loss / len(micro_batches))
+                restored, logits = model(batch["lq"])
+                loss = l1_loss(restored, batch["gt"])
+                focal = focal_loss(logits, batch["label"]) if logits is not None else loss * 0
+                accelerator.backward((loss + focal) / len(micro_batches))
         grad_norm = torch.zeros(())
-        if cfg.finetune.grad_clip > 0:
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.finetune.grad_clip)
+        if cfg.finetune.grad_clip > 0:  # the restorer's gradients; the head's are its own
+            grad_norm = accelerator.clip_grad_norm_(restorer.parameters(), cfg.finetune.grad_clip)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -174,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 step,
                 {
                     "loss/l1": run.mean(loss),
+                    **({"loss/focal": run.mean(focal)} if trained_head is not None else {}),
                     "grad_norm": float(grad_norm),
                     "lr": scheduler.get_last_lr()[0],
                     "sec_per_step": run.timing(),
@@ -182,6 +221,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         last = step == training.max_steps
         if val_loader is not None and (run.due(step, training.val_interval) or last):
             metrics = validate_restorer(accelerator, shipped, val_loader, task.classes, multiple)
+            if trained_head is not None:
+                shipped.attach_classifier(trained_head)
+                try:
+                    metrics.update(
+                        validate_classifier(
+                            accelerator, shipped, val_loader, task.classes, multiple
+                        )
+                    )
+                finally:
+                    shipped.attach_classifier(None)
+                trained_head.train()
             run.log(step, metrics)
             score = metrics.get("val/psnr/mean")
             if score is not None and (run.progress.best is None or score > run.progress.best):

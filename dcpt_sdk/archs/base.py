@@ -38,6 +38,21 @@ class RestorationNetwork(nn.Module):
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(forward(x), forward_features(x))`` from ONE pass through the shared layers.
+
+        Restoring and classifying the same image then costs one network pass plus the small
+        classifier head. Subclasses override this; the fallback runs both.
+        """
+        return self(x), self.forward_features(x)
+
+    def restore_and_classify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(restored image, degradation logits) from one pass (needs an attached classifier)."""
+        if self.classifier is None:
+            raise RuntimeError("this network carries no degradation classifier")
+        restored, features = self.forward_with_features(x)
+        return restored, self.classifier(features)
+
     def attach_classifier(self, classifier: nn.Module | None) -> None:
         """Carry (or drop, with None) a DCPT degradation classifier in this module."""
         self.classifier = classifier

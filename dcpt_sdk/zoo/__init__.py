@@ -12,7 +12,7 @@ from pathlib import Path
 from dcpt_sdk.errors import ModelLoadError
 
 ZOO_DIR = Path(__file__).parent
-DEFAULT_MODEL = "dcpt-nafnet-tiny-7d"
+DEFAULT_MODEL = "dcpt-nafnet-w16-7d"
 
 
 def available_models() -> list[str]:

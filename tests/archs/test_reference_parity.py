@@ -88,7 +88,9 @@ def test_paired_classifier_matches_reference_logits(name: str) -> None:
     assert _max_abs(logits, tensors["logits"]) <= TOLERANCE
 
 
-@pytest.mark.parametrize("features,logits", [("feature.", "logits"), ("feature_oddmap.", "logits_oddmap")])
+@pytest.mark.parametrize(
+    "features,logits", [("feature.", "logits"), ("feature_oddmap.", "logits_oddmap")]
+)
 def test_classifier_matches_reference_on_even_and_odd_maps(features: str, logits: str) -> None:
     """The odd-map set (last map 9x5) pins the max-pool's floor rounding."""
     tensors, meta = _read("classifier_nafnet")

@@ -113,5 +113,23 @@ def test_metadata_is_replaced_not_duplicated(loud) -> None:
     onnx_export.set_metadata(model, {"format": "onnx", "precision": "fp32", "spec": {"arch": "x"}})
     onnx_export.set_metadata(model, {"format": "onnx", "precision": "fp16", "spec": {"arch": "x"}})
     keys = [p.key for p in model.metadata_props]
-    assert sorted(keys) == ["dcpt", "dcpt.arch", "dcpt.format", "dcpt.precision"]
+    assert sorted(keys) == ["dcpt", "dcpt.arch", "dcpt.format", "dcpt.precision", "dcpt.role"]
     assert {p.key: p.value for p in model.metadata_props}["dcpt.precision"] == "fp16"
+
+
+def test_metadata_labels_each_file_with_its_own_precision_and_a_doc_string(loud) -> None:
+    """An int8 artifact's classifier file is fp32, and says so."""
+    _, model = loud
+    facts = {
+        "format": "onnx",
+        "precision": "int8",
+        "classifier_precision": "fp32",
+        "artifact_version": 2,
+        "tool_versions": {"dcpt-sdk": "0.1.0"},
+        "spec": {"arch": "nafnet", "degradation_classes": ["rain", "noise"], "pad_multiple": 16},
+    }
+    onnx_export.set_metadata(model, facts, role="classifier")
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["dcpt.precision"] == "fp32" and props["dcpt.role"] == "classifier"
+    assert model.producer_name == "dcpt-sdk" and model.model_version == 2
+    assert "softmax" in model.doc_string and "rain, noise" in model.doc_string

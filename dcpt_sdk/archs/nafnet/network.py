@@ -262,10 +262,12 @@ class NAFNet(RestorationNetwork):
         return self.middle_blks(x), skips
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        x, skips = self._encode(inp)
-        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips), strict=True):
-            x = decoder(up(x) + skip)
-        return self.ending(x) + inp
+        return self.forward_with_features(inp)[0]
+
+    def forward_with_features(self, inp: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(restored image, the DCPT taps of :meth:`forward_features`) from one pass."""
+        taps = self.forward_features(inp)
+        return self.ending(taps[0]) + inp, taps
 
     def forward_features(self, inp: torch.Tensor) -> list[torch.Tensor]:
         """The DCPT taps: the output of each whole decoder level.

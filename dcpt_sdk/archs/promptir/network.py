@@ -182,6 +182,9 @@ class PromptIR(TransformerUNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restored image: the network predicts a residual added to ``x``."""
+        return self.forward_with_features(x)[0]
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         taps, enc1 = self._decode_prompted(x)
         dec1 = self.decoder_level1(torch.cat([self.up2_1(taps[0]), enc1], 1))
-        return self.output(self.refinement(dec1)) + x
+        return self.output(self.refinement(dec1)) + x, taps

@@ -423,7 +423,11 @@ class Restormer(TransformerUNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restored image: the network predicts a residual added to ``x``."""
-        return self.output(self.refinement(self._decode(x)[0])) + x
+        return self.forward_with_features(x)[0]
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        taps = self._decode(x)
+        return self.output(self.refinement(taps[0])) + x, taps
 
 
 class DcptRestormer(Restormer):

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Reproduce the built-in default model (dcpt_sdk/zoo/default.safetensors) on a CPU, with the
+# project's own scripts: collect the packaged photos, DCPT pre-training, all-in-one fine-tuning,
+# the same fine-tuning from scratch (the quality report's baseline), then ship and evaluate.
+#
+#   bash train/default_model.sh            # every phase; a phase that finished is skipped
+#   PHASES="finetune" bash train/default_model.sh   # one phase (resumes a cut-short run)
+#
+# Run state lives outside the work tree ($RUNS, default ~/dcpt-runs/default-model): a phase cut
+# short continues from its last checkpoint (--resume) when the script runs again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PY:-.venv/bin/python}
+ACCELERATE=${ACCELERATE:-.venv/bin/accelerate}
+RUNS=${RUNS:-$HOME/dcpt-runs/default-model}
+CONFIG=train/configs/default-model.yaml
+PRE_STEPS=${PRE_STEPS:-3000}
+FT_STEPS=${FT_STEPS:-10000}
+PHASES=${PHASES:-"photos pretrain finetune scratch ship"}
+# One thread per run: two torch threads on a 2-core machine shared with other work spin against
+# each other (see train/README.md); nice keeps the machine usable while it trains.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+LAUNCH=("$ACCELERATE" launch --num_processes 1 --num_machines 1 --mixed_precision no
+        --dynamo_backend no)
+
+# run_phase NAME OUTPUT_DIR SCRIPT ARGS...: skip a finished phase, resume a cut-short one.
+run_phase() {
+    local name=$1 out=$2 script=$3
+    shift 3
+    if [[ -f "$out/last.safetensors" || -f "$out/DONE" ]]; then
+        echo "[$name] done already ($out)"
+        return
+    fi
+    local resume=()
+    if compgen -G "$out/checkpoints/step-*" >/dev/null; then
+        resume=(--resume)
+    fi
+    echo "[$name] $(date -u +%FT%TZ) start"
+    nice -n 10 "${LAUNCH[@]}" "$script" --config "$CONFIG" --data "$RUNS/photos" \
+        --output-dir "$out" "${resume[@]}" "$@"
+    touch "$out/DONE"
+    echo "[$name] $(date -u +%FT%TZ) end"
+}
+
+for phase in $PHASES; do
+    case $phase in
+    photos) "$PY" -m dcpt_sdk.train.photos "$RUNS/photos" ;;
+    pretrain) run_phase pretrain "$RUNS/pretrain" train/pretrain.py --max-steps "$PRE_STEPS" ;;
+    finetune)
+        run_phase finetune "$RUNS/finetune" train/finetune.py --max-steps "$FT_STEPS" \
+            --init "$RUNS/pretrain/restorer.safetensors"
+        ;;
+    scratch)
+        # The same fine-tuning schedule from random weights (the paper's comparison protocol).
+        run_phase scratch "$RUNS/scratch" train/finetune.py --max-steps "$FT_STEPS" \
+            --set finetune.train_classifier=false
+        ;;
+    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune/last.safetensors" --runs "$RUNS" ;;
+    *) echo "unknown phase '$phase' (photos pretrain finetune scratch ship)" >&2; exit 2 ;;
+    esac
+done
