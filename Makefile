@@ -17,7 +17,7 @@ else
 TORCH_SPEC := torch==$(TORCH_VERSION)+cpu
 endif
 
-.PHONY: setup test test-all demo lint bench clean
+.PHONY: setup test test-all demo quality default-model lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ test-all: setup
 
 demo: setup
 	$(PY) -m dcpt_sdk.demo
+
+# Per-class PSNR/SSIM of the default model vs its input and vs the same model trained without
+# DCPT pre-training (benchmarks/models/), classifier accuracy and confusion matrix.
+quality: setup
+	$(PY) benchmarks/quality_report.py --scratch benchmarks/models/default-scratch-baseline.safetensors
+
+# Re-train the built-in default model from scratch (CPU-hours; resumable: run it again).
+default-model: setup
+	bash train/default_model.sh
 
 lint: setup
 	$(VENV)/bin/ruff check dcpt_sdk export train runtimes tests benchmarks

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,8 @@ _DEFAULT_OVERLAP = 64
 _DEFAULT_CPU_BUDGET_MB = 1024
 _DEFAULT_GPU_BUDGET_FRACTION = 0.5
 _MIN_TILE = 64
+# classify() sees the whole image, downscaled to at most this long side (a global property).
+_CLASSIFY_MAX_SIDE = 1024
 
 
 class Restorer:
@@ -106,12 +108,13 @@ class Restorer:
         )
 
     # -- public API ---------------------------------------------------------------------------
-    def run(self, img: ImageLike) -> Any:
+    def run(self, img: ImageLike, *, on_tile: Callable[[int, int], None] | None = None) -> Any:
         """Restore one image; returns the same kind of image it was given.
 
         Accepts numpy arrays H x W or H x W x C (C = 1, 3, 4) of uint8, uint16, float16/float32
         in [0, 1], a PIL image, or a path (which returns an array). 16-bit stays 16-bit, gray stays
-        gray and alpha is carried through untouched.
+        gray and alpha is carried through untouched. ``on_tile(done, total)`` is called as the
+        tiles of a tiled image finish (not at all for an image restored in one pass).
 
         Raises:
             InvalidImageError: unreadable file, unsupported dtype/shape/channels.
@@ -119,7 +122,7 @@ class Restorer:
         """
         pixels, as_pil = _to_pixels(img)
         colour, alpha, info = self._prepare(pixels)
-        restored = self._restore_float(colour)
+        restored = self._restore_float(colour, on_tile)
         return self._finish(restored, alpha, info, as_pil)
 
     def run_batch(self, images: Iterable[ImageLike]) -> Iterator[Any]:
@@ -152,12 +155,41 @@ class Restorer:
             )
         pixels, _ = _to_pixels(img)
         colour, _, _ = self._prepare(pixels)
-        colour = _limit_size(colour, 1024)
+        colour = _limit_size(colour, _CLASSIFY_MAX_SIDE)
         batch = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
         padded, _ = tiling.pad_to_multiple(batch, self.spec.pad_multiple)
-        logits = self._call(self._runtime.classify_logits, padded)[0]
+        return self._probabilities(self._call(self._runtime.classify_logits, padded)[0])
+
+    def _probabilities(self, logits: torch.Tensor) -> dict[str, float]:
         probs = torch.softmax(logits.double(), dim=0).tolist()
         return dict(zip(self.spec.degradation_classes, probs, strict=True))
+
+    def run_and_classify(self, img: ImageLike) -> tuple[Any, dict[str, float]]:
+        """``(run(img), classify(img))``, sharing the network pass where it can.
+
+        An image restored in one piece (no tiling) and no larger than classify's 1024 px limit
+        is restored and classified from ONE pass on the torch backend (the classifier reads the
+        restorer's own decoder features; artifacts run their two files on the same padded
+        input). A tiled image is restored tile by tile and classified as :meth:`classify` does
+        (the whole image, downscaled to 1024 px): the classifier never sees single tiles.
+
+        Raises:
+            UnsupportedOptionError: the model carries no degradation classifier.
+        """
+        if not self._runtime.has_classifier:
+            return self.run(img), self.classify(img)  # classify raises the clear error
+        pixels, as_pil = _to_pixels(img)
+        colour, alpha, info = self._prepare(pixels)
+        height, width = colour.shape[:2]
+        if self._tile_for(height, width) is not None or max(height, width) > _CLASSIFY_MAX_SIDE:
+            return self._finish(self._restore_float(colour), alpha, info, as_pil), self.classify(
+                pixels
+            )
+        batch = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
+        padded, _ = tiling.pad_to_multiple(batch, self.spec.pad_multiple)
+        out, logits = self._call(self._runtime.infer_and_classify, padded)
+        restored = tiling.crop(out, height, width).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
+        return self._finish(restored, alpha, info, as_pil), self._probabilities(logits[0])
 
     def close(self) -> None:
         self._runtime.close()
@@ -239,11 +271,13 @@ class Restorer:
             self.spec.pad_multiple,
         )
 
-    def _restore_float(self, colour: np.ndarray) -> np.ndarray:
+    def _restore_float(
+        self, colour: np.ndarray, on_tile: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
         height, width = colour.shape[:2]
         batch = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
         out = tiling.run_with_oom_retry(
-            lambda tile: self._run_at_tile(batch, tile),
+            lambda tile: self._run_at_tile(batch, tile, on_tile),
             start_tile=self._tile_for(height, width),
             min_tile=_MIN_TILE,
             image_size=(height, width),
@@ -251,7 +285,12 @@ class Restorer:
         )
         return out[0].permute(1, 2, 0).numpy()
 
-    def _run_at_tile(self, batch: torch.Tensor, tile: int | None) -> torch.Tensor:
+    def _run_at_tile(
+        self,
+        batch: torch.Tensor,
+        tile: int | None,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
         if tile is None or max(batch.shape[2:]) <= tile:
             return self._forward_padded(batch)
         return tiling.run_tiled(
@@ -260,6 +299,7 @@ class Restorer:
             tile=tile,
             overlap=self.tile_overlap,
             multiple=self.spec.pad_multiple,
+            on_tile=on_tile,
         ).clamp_(0.0, 1.0)
 
 

@@ -174,6 +174,7 @@ def run_tiled(
     multiple: int,
     *,
     tiles_per_call: int = 1,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """``fn`` over overlapping tiles of ``x``, blended into one float32 CPU tensor.
 
@@ -188,6 +189,8 @@ def run_tiled(
         overlap: minimum overlap between neighbouring tiles in pixels (0 = no blending).
         multiple: the model's size multiple.
         tiles_per_call: tiles stacked along N into one fn call (same shape, so they stack).
+        on_tile: called as ``on_tile(done, total)`` after each call, with the tiles done so far
+            (progress for images that take minutes).
 
     Returns:
         N x C' x H x W float32 on the CPU. Memory: the output accumulator plus one call's tiles;
@@ -217,6 +220,8 @@ def run_tiled(
             part = result[k * x.shape[0] : (k + 1) * x.shape[0]]
             _accumulate(out, part, rows, i, cols, j)
         del tiles, result
+        if on_tile is not None:
+            on_tile(min(first + tiles_per_call, len(jobs)), len(jobs))
     assert out is not None  # jobs is never empty: every axis has at least one tile
     return out
 

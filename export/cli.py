@@ -54,6 +54,7 @@ def _export_formats() -> list[Format]:
 def build_parser() -> argparse.ArgumentParser:
     """The dcpt-export argument parser (flags derived from the formats table)."""
     parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         prog="dcpt-export",
         description="Export a dcpt model to ONNX / OpenVINO / TensorRT, verified against torch.",
     )

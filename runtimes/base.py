@@ -66,6 +66,18 @@ class Runtime(ABC):
         self._check_input(batch)
         return self._classify_impl(batch).to(device="cpu", dtype=torch.float32)
 
+    def infer_and_classify(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(restored batch, logits) of one batch; one pass through the shared layers where the
+        backend can (torch), else the restorer and the classifier one after the other."""
+        if not self.has_classifier:
+            self.classify_logits(batch)  # raises the no-classifier error
+        self._check_input(batch)
+        restored, logits = self._infer_and_classify_impl(batch)
+        return (
+            restored.to(device="cpu", dtype=torch.float32),
+            logits.to(device="cpu", dtype=torch.float32),
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release backend resources (sessions, engines, GPU memory)."""
 
@@ -86,6 +98,9 @@ class Runtime(ABC):
 
     def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _infer_and_classify_impl(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._infer_impl(batch), self._classify_impl(batch)
 
 
 class ArtifactRuntime(Runtime):

@@ -78,6 +78,17 @@ class TorchRuntime(Runtime):
     def _classify_impl(self, batch: torch.Tensor) -> torch.Tensor:
         return self._run(self.model.classify_logits, batch)
 
+    def _infer_and_classify_impl(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        x = batch.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            if self.precision == "fp32":
+                restored, logits = self.model.restore_and_classify(x)
+            else:
+                with torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[self.precision]):
+                    restored, logits = self.model.restore_and_classify(x)
+        return restored.float(), logits.float()
+
     def close(self) -> None:
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()

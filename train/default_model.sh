@@ -35,6 +35,8 @@ run_phase() {
     local resume=()
     if compgen -G "$out/checkpoints/step-*" >/dev/null; then
         resume=(--resume)
+    elif [[ -e "$out/metrics.jsonl" ]]; then
+        resume=(--overwrite) # cut short before its first checkpoint: nothing to continue
     fi
     echo "[$name] $(date -u +%FT%TZ) start"
     nice -n 10 "${LAUNCH[@]}" "$script" --config "$CONFIG" --data "$RUNS/photos" \

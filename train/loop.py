@@ -56,7 +56,10 @@ def parse_args(
     description: str, argv: Sequence[str] | None, *, finetune: bool
 ) -> argparse.Namespace:
     """The shared flags; ``--init`` only for fine-tuning."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(
+        description=description.replace("``", "`"),
+        formatter_class=_HelpFormatter,
+    )
     parser.add_argument(
         "--config", help="YAML preset, e.g. train/configs/nafnet-tiny-synthetic.yaml"
     )
@@ -78,13 +81,40 @@ def parse_args(
         metavar="DIR",
         help="continue from a saved state: a checkpoint folder, or the latest one of --output-dir",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an --output-dir that holds a previous run (deletes that run)",
+    )
     if finetune:
         parser.add_argument("--init", help="pre-trained restorer checkpoint, loaded strictly")
     return parser.parse_args(argv)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the scripts' usage text as written and shows every flag's default."""
+
+
+def check_output_dir(out: Path, *, resume: str | None, overwrite: bool) -> None:
+    """A previous run in ``out`` is continued (--resume) or replaced (--overwrite), never mixed
+    into: its metrics.jsonl would interleave steps and a stale checkpoint would wait for a later
+    --resume."""
+    previous = [name for name in (METRICS_FILE, CHECKPOINTS) if (out / name).exists()]
+    if not previous or resume is not None:
+        return
+    if not overwrite:
+        raise DcptError(
+            f"--output-dir '{out}' holds a previous run ({', '.join(previous)}); pass --resume to "
+            "continue it, --overwrite to start over, or choose another --output-dir"
+        )
+    for name in previous:
+        target = out / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The config file plus ``--set`` overrides plus the dedicated flags (which win)."""
+    """The config file plus ``--set`` overrides plus the dedicated flags (which win); refuses to
+    mix a new run into an output folder that holds another (see :func:`check_output_dir`)."""
     overrides = list(args.overrides)
     for flag, key in (
         ("max_steps", "training.max_steps"),
@@ -95,7 +125,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
-    return load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)
+    check_output_dir(
+        Path(cfg.training.output_dir),
+        resume=getattr(args, "resume", None),
+        overwrite=getattr(args, "overwrite", False),
+    )
+    return cfg
 
 
 def run_main(

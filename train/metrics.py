@@ -1,9 +1,4 @@
-"""Image quality and classification metrics in torch, and per-class aggregation.
-
-PSNR and SSIM follow the usual restoration-benchmark definitions on RGB in [0, 1] (SSIM: 11x11
-Gaussian window, sigma 1.5, K1 0.01, K2 0.03, mean over channels), so figures are comparable to
-papers that report RGB PSNR/SSIM without cropping borders.
-"""
+"""Per-class aggregation of training metrics; PSNR/SSIM are dcpt_sdk.metrics' (one of each)."""
 
 from __future__ import annotations
 
@@ -11,48 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
+
+from dcpt_sdk.metrics import psnr_batch as psnr
+from dcpt_sdk.metrics import ssim_batch as ssim
 
 __all__ = ["PerClass", "psnr", "ssim"]
-
-
-def psnr(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    """Per-image PSNR in dB of N x C x H x W tensors in [0, 1] (outputs are clamped first)."""
-    mse = (output.float().clamp(0, 1) - target.float()).pow(2).flatten(1).mean(dim=1)
-    return 10.0 * torch.log10(1.0 / (mse + eps))
-
-
-def _gaussian_window(size: int, sigma: float, channels: int, device: torch.device) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
-
-
-def ssim(output: torch.Tensor, target: torch.Tensor, window: int = 11) -> torch.Tensor:
-    """Per-image SSIM of N x C x H x W tensors in [0, 1] (valid region, mean over channels).
-
-    Images smaller than the window use a window of their smaller side (odd), so tiny validation
-    crops still give a value rather than an error.
-    """
-    x, y = output.float().clamp(0, 1), target.float()
-    channels = x.shape[1]
-    size = min(window, x.shape[-1], x.shape[-2])
-    size -= 1 - size % 2
-    kernel = _gaussian_window(size, 1.5, channels, x.device)
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, kernel, groups=channels)
-
-    c1, c2 = 0.01**2, 0.03**2
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-    )
-    return ssim_map.flatten(1).mean(dim=1)
 
 
 class PerClass:

@@ -44,6 +44,23 @@ class Progress:
         else:
             print(line, file=sys.stderr, flush=True)
 
+    def within(self, note: str) -> Callable[[int, int], None]:
+        """A tile callback for the current item: ``note tile 3/24`` while a large image runs, so
+        a restore that takes minutes is never silent (redrawn in place on a terminal; on a log,
+        about ten lines per image)."""
+
+        def report(done: int, total: int) -> None:
+            if not self.interactive and done not in (1, total) and done % max(1, total // 10):
+                return
+            elapsed = time.monotonic() - self.start
+            line = f"{self.label} {self.done + 1}/{self.total} [{elapsed:.1f}s] {note}: tile {done}/{total}"
+            if self.interactive:
+                print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+        return report
+
     def close(self) -> None:
         if self.interactive:
             print(file=sys.stderr)

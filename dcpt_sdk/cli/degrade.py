@@ -11,7 +11,6 @@ User errors print one line ("error: ...") on stderr and exit with status 1.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.degradations import available, degrade, degrade_array, get
 from dcpt_sdk.errors import DcptError, InvalidImageError, UnsupportedOptionError
+from dcpt_sdk.metrics import psnr
 
 __all__ = ["main"]
 
@@ -35,6 +35,7 @@ SHEET_MIXES = ("low_light+haze+rain",)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         prog="dcpt-degrade",
         description="Apply DCPT's synthetic degradations to an image, or show them all at once.",
     )
@@ -139,13 +140,8 @@ def contact_sheet(path: str, seed: int | None, size: int) -> Image.Image:
     for name in available() + SHEET_MIXES:
         out = degrade_array(clean, name, np.random.default_rng(seed))
         label = get(name).name  # mixes by their canonical name, in order of application
-        tiles.append((f"{label}  {_psnr(clean, out):.1f} dB", out))
+        tiles.append((f"{label}  {psnr(out, clean):.1f} dB", out))
     return _grid(tiles)
-
-
-def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(out, 0.0, 1.0) - clean) ** 2))
-    return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
 
 
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -28,11 +28,22 @@ class Summary:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dcpt-restore", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dcpt-restore",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders"
     )
-    parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="output folder (outputs mirror the inputs' relative paths), or an image file name "
+        "when the input is one image",
+    )
     parser.add_argument("--model", default="default", help="zoo name, checkpoint or artifact dir")
     parser.add_argument(
         "--backend", default="auto", choices=["auto", *(f.backend for f in FORMATS)]
@@ -43,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tile-overlap", type=int, default=None)
     parser.add_argument("--classify", action="store_true", help="print and save the degradation")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="allow -o to be the input folder itself (with --overwrite, REPLACES the originals)",
+    )
     return parser
 
 
@@ -58,12 +74,36 @@ def parse_tile(value: str) -> TileOption:
     )
 
 
-def collect_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(file, output path relative to -o) for every image file named or found in a folder."""
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def collect_inputs(
+    inputs: list[Path], output: Path | None = None, *, in_place: bool = False
+) -> list[tuple[Path, Path]]:
+    """(file, output path relative to -o) for every image file named or found in a folder.
+
+    The output tree is never walked (an output folder inside an input folder would otherwise
+    restore the previous run's outputs again on every rerun), and an input folder that IS the
+    output folder is refused unless ``in_place``.
+    """
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
+            if output is not None and item.resolve() == output.resolve() and not in_place:
+                raise UnsupportedOptionError(
+                    f"-o '{output}' is the input folder itself: outputs would replace or be "
+                    "confused with the originals; choose another -o, or pass --in-place if you "
+                    "mean it (with --overwrite it replaces the originals)"
+                )
+            skip_output = output is not None and output.resolve() != item.resolve()
             for path in sorted(item.rglob("*")):
+                if skip_output and _inside(path, output):
+                    continue
                 if path.is_file() and path.suffix.lower() in imaging.IMAGE_SUFFIXES:
                     found.append((path, path.relative_to(item)))
         elif item.is_file():
@@ -76,7 +116,22 @@ def collect_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
 def restore_all(args: argparse.Namespace) -> int:
     from dcpt_sdk.restorer import Restorer
 
-    jobs = collect_inputs(args.inputs)
+    output = args.output
+    single_file = (
+        len(args.inputs) == 1
+        and args.inputs[0].is_file()
+        and output.suffix.lower() in imaging.IMAGE_SUFFIXES
+        and not output.is_dir()
+    )
+    if single_file:  # dcpt-restore in.png -o out.png
+        jobs = [(args.inputs[0], Path(output.name))]
+        output = output.parent
+    else:
+        if output.exists() and not output.is_dir():
+            raise UnsupportedOptionError(
+                f"-o '{output}' is a file; give a folder (or an image file name for one input)"
+            )
+        jobs = collect_inputs(args.inputs, output, in_place=args.in_place)
     if not jobs:
         raise UnsupportedOptionError(
             f"no image files found in {[str(p) for p in args.inputs]} "
@@ -95,7 +150,7 @@ def restore_all(args: argparse.Namespace) -> int:
     classes: dict[str, dict[str, float]] = {}
     progress = Progress(len(jobs), "restoring")
     for source, relative in jobs:
-        target = args.output / relative
+        target = output / relative
         if target.exists() and not args.overwrite:
             summary.skipped.append(source)
             progress.advance(f"skip {relative}")
@@ -104,7 +159,7 @@ def restore_all(args: argparse.Namespace) -> int:
             loaded = imaging.read_image(source)
             if args.classify:
                 classes[str(relative)] = restorer.classify(loaded.pixels)
-            restored = restorer.run(loaded.pixels)
+            restored = restorer.run(loaded.pixels, on_tile=progress.within(str(relative)))
             imaging.write_image(target, restored, icc_profile=loaded.icc_profile)
             summary.restored.append(source)
         except DcptError as exc:
@@ -112,7 +167,7 @@ def restore_all(args: argparse.Namespace) -> int:
         progress.advance(str(relative))
     progress.close()
     if args.classify:
-        _report_classes(classes, args.output)
+        _report_classes(classes, output)
     return _print_summary(summary)
 
 
