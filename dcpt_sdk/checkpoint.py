@@ -356,7 +356,7 @@ def load_model(
             raise ModelLoadError(f"'{file}': its spec names {exc}") from None
         _check_spec_fits_arch(spec, found, file)
     restorer_sd = _drop_ignored(found, restorer_sd)
-    what = f"{spec.arch} {dict(spec.hparams)}"
+    what = f"the {spec.arch} {dict(spec.hparams)} of '{file.name}'"
     model = _build_checked(found, spec.constructor_kwargs(), restorer_sd, what)
     _load_strict(model, restorer_sd, what)
     if classifier_sd:

@@ -195,3 +195,36 @@ def test_out_of_memory_at_the_smallest_tile_says_what_to_do() -> None:
     restorer = Restorer(_OutOfMemoryAbove(limit=10), device="cpu", tile=128, tile_overlap=16)
     with pytest.raises(BackendError, match="smaller"):
         restorer.run(np.zeros((200, 200, 3), np.uint8))
+
+
+def test_run_and_classify_equals_run_and_classify_from_one_pass() -> None:
+    model = with_light_classifier(random_nafnet(7), ("derain", "denoise", "dehaze"))
+    restorer = Restorer(model, device="cpu")
+    image = np.random.default_rng(3).integers(0, 256, (33, 45, 3), dtype=np.uint8)
+    calls = []
+    original = model.forward_features
+    model.forward_features = lambda x: calls.append(1) or original(x)  # type: ignore[method-assign]
+    restored, probs = restorer.run_and_classify(image)
+    assert len(calls) == 1, "restore + classify must share one pass through the network"
+    model.forward_features = original  # type: ignore[method-assign]
+    np.testing.assert_array_equal(restored, restorer.run(image))
+    expected = restorer.classify(image)
+    assert list(probs) == list(expected)
+    np.testing.assert_allclose(list(probs.values()), list(expected.values()), atol=1e-6)
+
+
+def test_run_and_classify_on_a_tiled_image_classifies_the_whole_image() -> None:
+    model = with_light_classifier(random_nafnet(8), ("derain", "denoise"))
+    restorer = Restorer(model, device="cpu", tile=64, tile_overlap=16)
+    image = np.random.default_rng(4).integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    restored, probs = restorer.run_and_classify(image)
+    np.testing.assert_array_equal(restored, restorer.run(image))
+    assert probs == restorer.classify(image)
+
+
+def test_run_reports_tile_progress() -> None:
+    restorer = Restorer(random_nafnet(9), device="cpu", tile=64, tile_overlap=16)
+    seen: list[tuple[int, int]] = []
+    restorer.run(np.zeros((150, 170, 3), np.uint8), on_tile=lambda d, t: seen.append((d, t)))
+    total = seen[-1][1]
+    assert total > 1 and [d for d, _ in seen] == list(range(1, total + 1))

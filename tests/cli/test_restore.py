@@ -93,3 +93,68 @@ def test_user_errors_are_one_line(
         == 1
     )
     assert "--tile must be" in capsys.readouterr().err
+
+
+def _image_at(path: Path, size: tuple[int, int] = (16, 16)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((*size, 3), 90, np.uint8)).save(path)
+    return path
+
+
+def test_one_image_to_one_file(tmp_path: Path, checkpoint: Path) -> None:
+    """dcpt-restore in.png -o out.png writes that file (not a folder named out.png)."""
+    image = _image_at(tmp_path / "in.png")
+    target = tmp_path / "restored" / "out.png"
+    assert main([str(image), "-o", str(target), "--model", str(checkpoint)]) == 0
+    assert target.is_file() and Image.open(target).size == (16, 16)
+
+
+def test_output_equal_to_input_folder_is_refused_unless_in_place(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "same"
+    original = _image_at(folder / "a.png").read_bytes()
+    args = [str(folder), "-o", str(folder), "--model", str(checkpoint)]
+    assert main([*args, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: -o") and "--in-place" in err and err.count("\n") == 1
+    assert (folder / "a.png").read_bytes() == original
+    assert main([*args, "--overwrite", "--in-place"]) == 0
+    assert (folder / "a.png").read_bytes() != original
+
+
+def test_an_output_folder_inside_the_input_is_never_walked(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "nest"
+    _image_at(folder / "a.png")
+    args = [str(folder), "-o", str(folder / "out"), "--model", str(checkpoint)]
+    for _ in range(3):
+        assert main(args) == 0
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
+    assert written == ["a.png", "out/a.png"]
+
+
+def test_tiles_of_a_large_image_report_progress(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = _image_at(tmp_path / "big.png", (96, 160))
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                str(image),
+                "-o",
+                str(out),
+                "--model",
+                str(checkpoint),
+                "--tile",
+                "64",
+                "--tile-overlap",
+                "16",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "big.png: tile 1/" in err and "tile 6/6" in err

@@ -76,3 +76,34 @@ def test_bad_requests_print_one_error_line(checkpoint, tmp_path, capsys, argv, m
 def test_missing_model_is_one_line(tmp_path, capsys) -> None:
     assert main([str(tmp_path / "nope.safetensors"), "--onnx", "-o", str(tmp_path)]) == 1
     assert "does not exist" in _one_error_line(capsys)
+
+
+def test_output_naming_a_file_is_one_line(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    assert main([str(checkpoint), "--onnx", "-o", str(target)]) == 1
+    assert "is a file" in _one_error_line(capsys)
+
+
+def test_every_target_is_checked_before_the_first_export(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second target is a foreign folder: nothing may be written for the first one."""
+    out = tmp_path / "out"
+    (out / "onnx-int8").mkdir(parents=True)
+    (out / "onnx-int8" / "mine.txt").write_text("user data")
+    assert main([str(checkpoint), "--onnx", "--precision", "fp32", "int8", "-o", str(out)]) == 1
+    assert "onnx-int8" in _one_error_line(capsys)
+    assert not (out / "onnx-fp32").exists()
+
+
+def test_replacing_an_artifact_says_so(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main([str(checkpoint), "--onnx", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main([str(checkpoint), "--onnx", "-o", str(out)]) == 0
+    assert "replacing the existing artifact" in capsys.readouterr().out

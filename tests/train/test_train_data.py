@@ -253,3 +253,17 @@ def test_every_validation_pass_sees_the_same_samples(photos: list[Path]) -> None
     assert len(first) == 4
     for a, b in zip(first, second, strict=True):
         assert torch.equal(a["lq"], b["lq"])
+
+
+def test_scaled_crop_and_colour_jitter_stay_in_range_and_are_seeded() -> None:
+    from dcpt_sdk.train.data import color_jitter, scaled_crop
+
+    image = np.random.default_rng(0).random((120, 90, 3)).astype(np.float32)
+    a = scaled_crop(image, 48, (0.35, 1.0), np.random.default_rng(5))
+    b = scaled_crop(image, 48, (0.35, 1.0), np.random.default_rng(5))
+    assert a.shape == (48, 48, 3) and np.array_equal(a, b)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    jittered = color_jitter(a, 0.15, np.random.default_rng(1))
+    assert jittered.dtype == np.float32 and 0.0 <= jittered.min() and jittered.max() <= 1.0
+    assert not np.array_equal(jittered, a)
+    assert color_jitter(a, 0.0, np.random.default_rng(1)) is a

@@ -172,3 +172,54 @@ def test_bf16_mixed_precision_through_accelerate(tmp_path: Path) -> None:
     assert all(np.isfinite(r["loss/l1"]) for r in records if "loss/l1" in r)
     model = dcpt_sdk.load_model(out / "restorer.safetensors")
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
+
+
+def test_a_second_run_into_the_same_output_dir_is_refused(tmp_path: Path) -> None:
+    """Without --resume or --overwrite a new run would interleave its metrics with the old
+    run's and leave a stale checkpoint for a later --resume."""
+    out = tmp_path / "run"
+    _run([sys.executable, *_script(FINETUNE, out, "--max-steps", "2")])
+    done = subprocess.run(
+        [sys.executable, *_script(FINETUNE, out, "--max-steps", "2")],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1
+    assert "holds a previous run" in done.stderr and "--overwrite" in done.stderr
+    assert "Traceback" not in done.stderr
+    _run([sys.executable, *_script(FINETUNE, out, "--max-steps", "2", "--overwrite")])
+    assert [r["step"] for r in _records(out) if "loss/l1" in r] == [1, 2]
+
+
+def test_finetuning_keeps_training_the_classifier_head_when_asked(tmp_path: Path) -> None:
+    """finetune.train_classifier: the head learns on the fine-tuned features (focal loss
+    logged, classifier weights changed, classifier accuracy validated), the restorer too."""
+    pre, fine = tmp_path / "pre", tmp_path / "fine"
+    _run([sys.executable, *_script(PRETRAIN, pre, "--max-steps", "2")])
+    _run(
+        [
+            sys.executable,
+            *_script(
+                FINETUNE,
+                fine,
+                "--max-steps",
+                "3",
+                "--init",
+                str(pre / "restorer.safetensors"),
+                "--set",
+                "finetune.train_classifier=true",
+                "--set",
+                "finetune.ema_decay=0",
+            ),
+        ]
+    )
+    records = _records(fine)
+    assert any("loss/focal" in r for r in records)
+    assert any("val/acc/mean" in r for r in records)
+    before = load_file(pre / "restorer.safetensors")
+    after = load_file(fine / "last.safetensors")
+    head = [k for k in before if k.startswith("classifier.")]
+    assert head and any(not torch.equal(before[k], after[k]) for k in head)
