@@ -51,7 +51,7 @@ lint: setup
 	$(VENV)/bin/mypy dcpt_sdk
 
 bench: setup
-	$(PY) -m pytest benchmarks -q
+	DCPT_WRITE_RESULTS=1 $(PY) -m pytest benchmarks -q -m "slow or not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

@@ -27,3 +27,31 @@ def with_light_classifier(model: torch.nn.Module, classes: Sequence[str]) -> tor
     model.attach_classifier(classifier)
     model.spec = model.spec.replace(degradation_classes=tuple(classes))
     return model
+
+
+def check_odd_size_restore(
+    model: torch.nn.Module, arch: str, hparams: dict, height: int = 37, width: int = 53
+) -> None:
+    """Restorer on an odd-sized image equals the documented client rule, computed here by hand:
+    numpy's reflect pad on the bottom/right to the pad multiple, one forward pass, crop from the
+    top-left, clip. A wrong pad mode, pad side or crop corner changes the pixels and fails."""
+    import numpy as np
+
+    from dcpt_sdk.archs import get_architecture
+    from dcpt_sdk.models import spec_for
+    from dcpt_sdk.restorer import Restorer
+
+    model.spec = spec_for(get_architecture(arch), hparams)
+    multiple = model.spec.pad_multiple
+    image = np.random.default_rng(11).random((height, width, 3)).astype(np.float32)
+    x = image.transpose(2, 0, 1)[None]
+    padded = np.pad(x, ((0, 0), (0, 0), (0, -height % multiple), (0, -width % multiple)), "reflect")
+    assert padded.shape[2] % multiple == 0 and padded.shape[3] % multiple == 0
+    with torch.no_grad():
+        y = model(torch.from_numpy(np.ascontiguousarray(padded))).numpy()
+    expected = np.clip(y[0, :, :height, :width].transpose(1, 2, 0), 0.0, 1.0)
+    restored = Restorer(model, backend="torch", device="cpu", tile=None).run(image)
+    assert restored.shape == image.shape
+    np.testing.assert_allclose(restored, expected, atol=1e-6, rtol=0)
+    # and the model does something: a constant pad or an identity would not reach here unnoticed
+    assert float(np.abs(restored - image).max()) > 1e-3

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from _models import check_odd_size_restore
 
 from dcpt_sdk.archs.classifier.network import DegradationClassifier
 from dcpt_sdk.archs.nafnet import ARCH, detect
@@ -77,13 +78,7 @@ def test_forward_restores_odd_size_after_reflect_padding() -> None:
     net = tiny_net()
     multiple = ARCH.pad_multiple(TINY)
     assert multiple == net.pad_multiple == 4
-    x = torch.rand(1, 3, 37, 53)
-    pad_h, pad_w = -37 % multiple, -53 % multiple
-    padded = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-    with torch.no_grad():
-        y = net(padded)[:, :, :37, :53]
-    assert y.shape == x.shape
-    assert torch.isfinite(y).all()
+    check_odd_size_restore(net, "nafnet", TINY)
 
 
 def test_forward_features_are_first_decoder_blocks_highest_resolution_first() -> None:

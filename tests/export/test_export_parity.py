@@ -9,9 +9,7 @@ import torch
 from _export_nets import tiny_network
 
 from dcpt_sdk.artifact import read_artifact
-from dcpt_sdk.export import CLASSIFIER_THRESHOLDS, THRESHOLDS
 from dcpt_sdk.export.inputs import sample_crops, to_batch
-from dcpt_sdk.export.verify import measure, measure_logits, reference_outputs
 from dcpt_sdk.runtimes import load_artifact
 
 slow = pytest.mark.slow
@@ -47,28 +45,49 @@ def _third_size_input(spec) -> dict[str, torch.Tensor]:  # type: ignore[no-untyp
     return {"59x45": torch.from_numpy(to_batch(crop, spec))}
 
 
+# Floors owned by this test, below what each precision measures on these tiny networks (see
+# benchmarks/results/export_parity.md) and independent of export.verify's thresholds: the
+# figures are recomputed here with plain numpy from the loaded artifact's own outputs.
+MIN_PSNR_DB = {"fp32": 100.0, "fp16": 60.0, "bf16": 45.0, "int8": 38.0}
+MAX_LOGIT_ERROR = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 2e-1, "int8": 1e-4}
+
+
+def _numpy_psnr(output: np.ndarray, reference: np.ndarray) -> float:
+    mse = float(np.mean((output.astype(np.float64) - reference.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
 @pytest.mark.parametrize(("name", "fmt", "precision"), CASES)
 def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str) -> None:
     if fmt == "openvino":
         pytest.importorskip("openvino", reason="the openvino extra is not installed")
     directory, info = exported(name, fmt, precision)
     assert read_artifact(directory) == info
-    assert len(info.parity) == 2 and all(
-        THRESHOLDS[precision].passes(v) for v in info.parity.values()
-    )
+    assert len(info.parity) == 2
     network = tiny_network(name)
-    inputs = _third_size_input(network.spec)
+    from dcpt_sdk.export.verify import verification_inputs
+
+    inputs = {
+        **verification_inputs(network.spec, (64, 64), None),
+        **_third_size_input(network.spec),
+    }
     runtime = load_artifact(directory, info, "cpu")
     try:
-        figures = measure(runtime.infer, reference_outputs(network, inputs), inputs, network.spec)
-        assert THRESHOLDS[precision].passes(figures["59x45"]), figures
-        assert runtime.has_classifier
-        logits = measure_logits(
-            runtime.classify_logits, reference_outputs(network.classify_logits, inputs), inputs
-        )
-        classifier_precision = "fp32" if precision == "int8" else precision
-        assert CLASSIFIER_THRESHOLDS[classifier_precision].passes(logits["59x45"]), logits
-        assert logits["59x45"]["top1_agrees"]
+        for key, batch in inputs.items():
+            with torch.no_grad():
+                expected = network(batch).numpy()
+                expected_logits = network.classify_logits(batch).numpy()
+            output = runtime.infer(batch).numpy()
+            db = _numpy_psnr(output, expected)
+            assert db >= MIN_PSNR_DB[precision], (key, db)
+            if key in info.parity:  # the figure dcpt.json records is the one measured here
+                assert abs(info.parity[key]["psnr_db"] - db) < 0.5 or db == float("inf")
+            logits = runtime.classify_logits(batch).numpy()
+            classifier_precision = "fp32" if precision == "int8" else precision
+            error = float(np.abs(logits - expected_logits).max() / np.abs(expected_logits).max())
+            assert error <= MAX_LOGIT_ERROR[classifier_precision], (key, error)
+            assert (logits.argmax(1) == expected_logits.argmax(1)).all()
+        assert set(info.parity) <= set(inputs), "dcpt.json names sizes the exporter never ran"
     finally:
         runtime.close()
 
