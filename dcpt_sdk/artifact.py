@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.formats import FormatName, Precision, get_format
 from dcpt_sdk.spec import ModelSpec
@@ -196,6 +197,7 @@ def write_artifact_info(directory: str | os.PathLike[str], info: ArtifactInfo) -
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             json.dump(info.to_dict(), stream, indent=2, sort_keys=True)
             stream.write("\n")
+        chmod_like_new(tmp_name)
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk.archs import Architecture, detect_architecture, get_architecture
 from dcpt_sdk.errors import AmbiguousArchitectureWarning, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.spec import ClassifierSpec, ModelSpec
@@ -393,6 +394,7 @@ def save_model(
     os.close(handle)
     try:
         save_file(tensors, tmp_name, metadata={SPEC_METADATA_KEY: spec.to_json(), "format": "pt"})
+        chmod_like_new(tmp_name)
         os.replace(tmp_name, file)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

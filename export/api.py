@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import CARD_FILE, ArtifactInfo, is_artifact_dir, write_artifact_info
 from dcpt_sdk.errors import UnsupportedOptionError
@@ -139,10 +140,8 @@ def check_target(target: Path) -> bool:
 def _readable_by_others(directory: Path) -> None:
     """Give the artifact the permissions the umask allows (mkdtemp makes 0700 folders and
     mkstemp 0600 files, which a server running as another user, e.g. Triton, cannot read)."""
-    umask = os.umask(0)
-    os.umask(umask)
     for path in [directory, *directory.rglob("*")]:
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+        chmod_like_new(path)
 
 
 @contextmanager

@@ -159,3 +159,14 @@ def test_classifier_travels_with_the_restorer(tmp_path: Path) -> None:
     x = _input(5)
     with torch.no_grad():
         assert torch.equal(model.classify_logits(x), loaded.classify_logits(x))
+
+
+def test_saved_weights_get_the_umask_permissions(tmp_path: Path) -> None:
+    """save_model writes through a temp file: the result must not keep mkstemp's 0600."""
+    import os
+    import stat
+
+    path = save_model(create_model("nafnet-tiny"), tmp_path / "m.safetensors")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.degradations import available, degrade, degrade_array, get
 from dcpt_sdk.errors import DcptError, InvalidImageError, UnsupportedOptionError
@@ -167,12 +168,6 @@ def _grid(tiles: list[tuple[str, np.ndarray]]) -> Image.Image:
     return sheet
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_atomic(image: Image.Image, path: Path) -> None:
     """Write through a temporary file in the same folder, then rename: never a half-written file."""
     fmt = Image.registered_extensions().get(path.suffix.lower())
@@ -188,7 +183,7 @@ def _write_atomic(image: Image.Image, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             image.save(handle, format=fmt)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        chmod_like_new(tmp)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
         os.unlink(tmp)
