@@ -4,7 +4,6 @@ no file outside the artifact folder ever read."""
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -120,25 +119,28 @@ def test_non_float_weights_are_refused(good, tmp_path: Path, dtype: torch.dtype)
 
 def test_a_spec_that_lies_about_the_size_allocates_nothing(good, tmp_path: Path) -> None:
     """A small file whose spec says width 512 would build a 0.5 GB network before failing; the
-    meta-device check refuses it first. Measured in a fresh process: peak RSS < 500 MB."""
+    meta-device check refuses it first. Measured in a fresh process: the load adds < 100 MB to the
+    peak RSS the imports left (about 230 MB with torch), far from the 500 MB ceiling."""
     tensors, spec = good
     path = _write(tmp_path, tensors, _edit(spec, "hparams.width", 512))
     code = (
-        "import resource, sys\n"
+        "import resource\n"
         "from dcpt_sdk.checkpoint import load_model\n"
         "from dcpt_sdk.errors import ModelLoadError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"
         f"    load_model({str(path)!r})\n"
         "except ModelLoadError as exc:\n"
         "    print('refused:', str(exc)[:80])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("refused:")
-    assert int(lines[-1]) < 500 * 1024, f"peak RSS {int(lines[-1]) // 1024} MB"
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+    before, peak = (int(v) for v in lines[-1].split())
+    assert peak - before < 100 * 1024, f"the load added {(peak - before) // 1024} MB"
+    assert peak < 500 * 1024 or before > 400 * 1024, f"peak RSS {peak // 1024} MB"
 
 
 # -- dcpt.json ------------------------------------------------------------------------------
