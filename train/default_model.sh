@@ -17,16 +17,18 @@ RUNS=${RUNS:-$HOME/dcpt-runs/default-model}
 CONFIG=train/configs/default-model.yaml
 PRE_STEPS=${PRE_STEPS:-3000}
 FT_STEPS=${FT_STEPS:-10000}
-PHASES=${PHASES:-"photos pretrain finetune scratch ship"}
+FT2_STEPS=${FT2_STEPS:-3000}
+PHASES=${PHASES:-"photos pretrain finetune scratch finetune2 scratch2 ship"}
 # One thread per run: two torch threads on a 2-core machine shared with other work spin against
 # each other (see train/README.md); nice keeps the machine usable while it trains.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 LAUNCH=("$ACCELERATE" launch --num_processes 1 --num_machines 1 --mixed_precision no
         --dynamo_backend no)
 
-# run_phase NAME OUTPUT_DIR SCRIPT ARGS...: skip a finished phase, resume a cut-short one.
+# run_phase NAME OUTPUT_DIR SCRIPT ARGS... [-- CONFIG]: skip a finished phase, resume a
+# cut-short one.
 run_phase() {
-    local name=$1 out=$2 script=$3
+    local name=$1 out=$2 script=$3 config=${PHASE_CONFIG:-$CONFIG}
     shift 3
     if [[ -f "$out/last.safetensors" || -f "$out/DONE" ]]; then
         echo "[$name] done already ($out)"
@@ -39,7 +41,7 @@ run_phase() {
         resume=(--overwrite) # cut short before its first checkpoint: nothing to continue
     fi
     echo "[$name] $(date -u +%FT%TZ) start"
-    nice -n 10 "${LAUNCH[@]}" "$script" --config "$CONFIG" --data "$RUNS/photos" \
+    nice -n 10 "${LAUNCH[@]}" "$script" --config "$config" --data "$RUNS/photos" \
         --output-dir "$out" "${resume[@]}" "$@"
     touch "$out/DONE"
     echo "[$name] $(date -u +%FT%TZ) end"
@@ -58,7 +60,18 @@ for phase in $PHASES; do
         run_phase scratch "$RUNS/scratch" train/finetune.py --max-steps "$FT_STEPS" \
             --set finetune.train_classifier=false
         ;;
-    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune/last.safetensors" --runs "$RUNS" ;;
-    *) echo "unknown phase '$phase' (photos pretrain finetune scratch ship)" >&2; exit 2 ;;
+    finetune2)
+        PHASE_CONFIG=train/configs/default-model-stage2.yaml run_phase finetune2 \
+            "$RUNS/finetune2" train/finetune.py --max-steps "$FT2_STEPS" \
+            --init "$RUNS/finetune/last.safetensors"
+        ;;
+    scratch2)
+        # The baseline gets the same stage 2, so the two differ only in DCPT pre-training.
+        PHASE_CONFIG=train/configs/default-model-stage2.yaml run_phase scratch2 \
+            "$RUNS/scratch2" train/finetune.py --max-steps "$FT2_STEPS" \
+            --init "$RUNS/scratch/last.safetensors" --set finetune.train_classifier=false
+        ;;
+    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune2/last.safetensors" --runs "$RUNS" ;;
+    *) echo "unknown phase '$phase' (photos pretrain finetune scratch finetune2 scratch2 ship)" >&2; exit 2 ;;
     esac
 done

@@ -65,7 +65,16 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
     classifier = getattr(model, "classifier", None)
     head = sum(p.numel() for p in classifier.parameters()) if classifier is not None else 0
     gflops = flops_at(model) / 1e9
-    pre, fine, scratch = runs / "pretrain", runs / "finetune", runs / "scratch"
+    phases = [
+        ("DCPT pre-training (`train/pretrain.py`, default-model.yaml)", runs / "pretrain"),
+        ("all-in-one fine-tuning, stage 1 (`train/finetune.py --init`)", runs / "finetune"),
+        (
+            "stage 2 (default-model-stage2.yaml: lower lr, deblur/JPEG drawn more often)",
+            runs / "finetune2",
+        ),
+        ("baseline, not shipped: stage 1 from scratch (no DCPT pre-training)", runs / "scratch"),
+        ("baseline, not shipped: its stage 2", runs / "scratch2"),
+    ]
     lines = [
         f"# {name}: the built-in default model",
         "",
@@ -99,17 +108,13 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
         "| phase | steps | wall time |",
         "|---|---|---|",
     ]
-    for label, run in (
-        ("DCPT pre-training (`train/pretrain.py`)", pre),
-        ("all-in-one fine-tuning (`train/finetune.py --init`)", fine),
-        ("baseline: the same fine-tuning from scratch (not shipped)", scratch),
-    ):
+    for label, run in phases:
         if (run / "metrics.jsonl").is_file():
             lines.append(f"| {label} | {_steps(run)} | {_wall_seconds(run) / 60:.0f} min |")
     lines += [
         "",
-        "The shipped weights are the fine-tuning run's final EMA weights (`last.safetensors`): "
-        "no checkpoint was chosen by its score on the held-out photos.",
+        "The shipped weights are stage 2's final EMA weights (`last.safetensors`): no "
+        "checkpoint was chosen by its score on the held-out photos.",
         "",
         "## Training and held-out photos",
         "",
