@@ -115,6 +115,21 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
         "",
         "The shipped weights are stage 2's final EMA weights (`last.safetensors`): no "
         "checkpoint was chosen by its score on the held-out photos.",
+    ]
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    for title, table, command in (
+        ("Quality on held-out photos", "quality.md", "make quality"),
+        (
+            "CPU latency at 256x256 and 512x512 (all backends, one run, quiet machine)",
+            "backend_speed.md",
+            "DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_backend_speed.py -m 'slow or not slow'",
+        ),
+    ):
+        file = results / table
+        if file.is_file() and name in file.read_text():
+            body = file.read_text().split("\n", 2)[2]  # the table file's own title dropped
+            lines += ["", f"## {title}", "", f"`{command}` (benchmarks/results/{table}):", "", body]
+    lines += [
         "",
         "## Training and held-out photos",
         "",
