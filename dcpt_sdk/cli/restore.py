@@ -100,9 +100,9 @@ def collect_inputs(
                     "confused with the originals; choose another -o, or pass --in-place if you "
                     "mean it (with --overwrite it replaces the originals)"
                 )
-            skip_output = output is not None and output.resolve() != item.resolve()
+            skip = output if output is not None and output.resolve() != item.resolve() else None
             for path in sorted(item.rglob("*")):
-                if skip_output and _inside(path, output):
+                if skip is not None and _inside(path, skip):
                     continue
                 if path.is_file() and path.suffix.lower() in imaging.IMAGE_SUFFIXES:
                     found.append((path, path.relative_to(item)))
