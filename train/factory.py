@@ -108,13 +108,14 @@ def _degraders(task: TaskPreset, source: SourceConfig) -> list[tuple[int, Degrad
 
 def _clean_files(data: DataConfig, source: SourceConfig, holdout: bool) -> list[Path]:
     """The source's clean images: training ones, or (``holdout``) the last ``holdout`` ones."""
-    files = list_images(_folder(data, source.dir, "clean images"), "clean images")
+    folder = _folder(data, source.dir, "clean images")
+    files = list_images(folder, "clean images")
     if source.limit:
         files = files[: source.limit]
     if source.holdout >= len(files):
         raise DataError(
             f"holdout={source.holdout} leaves no training image among the {len(files)} in "
-            f"'{source.dir}'; lower data.train[*].holdout"
+            f"'{folder}'; lower data.train[*].holdout"
         )
     cut = len(files) - source.holdout
     return files[cut:] if holdout else files[:cut]

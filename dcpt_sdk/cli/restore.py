@@ -137,6 +137,8 @@ def restore_all(args: argparse.Namespace) -> int:
             f"no image files found in {[str(p) for p in args.inputs]} "
             f"(looked for {', '.join(imaging.IMAGE_SUFFIXES)})"
         )
+    for stale in imaging.sweep_stale_temp_files(output):
+        print(f"removed {stale} (left by an interrupted run)", file=sys.stderr)
     restorer = Restorer(
         args.model,
         backend=args.backend,

@@ -158,3 +158,34 @@ def test_tiles_of_a_large_image_report_progress(
     )
     err = capsys.readouterr().err
     assert "big.png: tile 1/" in err and "tile 6/6" in err
+
+
+def test_a_long_legal_file_name_restores(tmp_path: Path, checkpoint: Path) -> None:
+    """244 characters + the temp name's additions used to pass the 255-byte limit."""
+    name = "x" * 240 + ".png"
+    image = _image_at(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    assert main([str(image.parent), "-o", str(out), "--model", str(checkpoint)]) == 0
+    assert (out / name).is_file()
+    assert not list(out.glob(".dcpt-tmp-*"))
+
+
+def test_temp_files_of_killed_runs_are_swept_and_live_ones_kept(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL runs no cleanup: the next run removes temp files whose writer is gone."""
+    import os
+
+    from dcpt_sdk.imaging import TEMP_PREFIX
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    gone_pid = 2**22 + 12345  # above the default pid_max: no such process
+    stale = out / "sub" / f"{TEMP_PREFIX}{gone_pid}-abcd1234-a.png.tmp"
+    stale.write_bytes(b"half a PNG")
+    live = out / f"{TEMP_PREFIX}{os.getpid()}-abcd1234-b.png.tmp"
+    live.write_bytes(b"being written")
+    image = _image_at(tmp_path / "x.png")
+    assert main([str(image), "-o", str(out), "--model", str(checkpoint)]) == 0
+    assert not stale.exists() and live.exists()
+    assert "left by an interrupted run" in capsys.readouterr().err

@@ -267,3 +267,17 @@ def test_scaled_crop_and_colour_jitter_stay_in_range_and_are_seeded() -> None:
     assert jittered.dtype == np.float32 and 0.0 <= jittered.min() and jittered.max() <= 1.0
     assert not np.array_equal(jittered, a)
     assert color_jitter(a, 0.0, np.random.default_rng(1)) is a
+
+
+def test_the_holdout_error_names_the_data_folder(photos: list[Path]) -> None:
+    from dcpt_sdk.train.config import load_config
+    from dcpt_sdk.train.data import DataError
+    from dcpt_sdk.train.factory import build_train_set
+
+    folder = photos[0].parent
+    cfg = load_config(
+        None,
+        [f"data.root={folder}", f"data.train.0.holdout={len(list(folder.iterdir()))}"],
+    )
+    with pytest.raises(DataError, match=str(folder)):
+        build_train_set(cfg)
