@@ -608,7 +608,7 @@ def sweep_stale_temp_files(folder: Path) -> list[Path]:
     Only files named by :func:`temp_name_for` whose writer process no longer exists are removed;
     a concurrent run's files in progress are left alone.
     """
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for path in folder.rglob(f"{TEMP_PREFIX}*.tmp"):
