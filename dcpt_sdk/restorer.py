@@ -211,6 +211,7 @@ class Restorer:
         self, pixels: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None, imaging.ImageInfo]:
         image, info = imaging.to_float(pixels)
+        _check_float_range(image, info)
         colour, alpha = imaging.split_alpha(image)
         channels = colour.shape[2]
         if channels == 1 and self.spec.in_channels == 3:
@@ -324,6 +325,23 @@ _BYTES_PER_PIXEL_PER_CHANNEL: dict[str, float] = {
     "restormer-dcpt": 208.0,
     "promptir": 200.0,
 }
+
+
+# Float pixels are taken in [0, 1]; unclipped noise pushes a few a little past 1, but a maximum
+# past this is an image on another scale (0-255, HDR), which clipping would silently destroy.
+_FLOAT_MAX = 2.0
+
+
+def _check_float_range(image: np.ndarray, info: imaging.ImageInfo) -> None:
+    if info.dtype.kind != "f" or image.size == 0:
+        return
+    top = float(image.max())
+    if top > _FLOAT_MAX:
+        raise InvalidImageError(
+            f"this float image holds values up to {top:g}, but float images must be in [0, 1] "
+            "(the output would be clipped to it); divide a 0-255 image by 255 first, or pass "
+            "it as uint8"
+        )
 
 
 def _check_tile(tile: TileOption, multiple: int) -> TileOption:

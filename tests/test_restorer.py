@@ -228,3 +228,10 @@ def test_run_reports_tile_progress() -> None:
     restorer.run(np.zeros((150, 170, 3), np.uint8), on_tile=lambda d, t: seen.append((d, t)))
     total = seen[-1][1]
     assert total > 1 and [d for d, _ in seen] == list(range(1, total + 1))
+
+
+def test_a_float_image_on_the_0_255_scale_is_an_error_not_a_silent_clip(identity: Restorer) -> None:
+    with pytest.raises(InvalidImageError, match=r"values up to 200.*divide a 0-255 image by 255"):
+        identity.run(np.full((8, 8, 3), 200.0, np.float32))
+    slightly_over = np.full((8, 8, 3), 1.2, np.float32)  # unclipped noise: accepted
+    assert identity.run(slightly_over).max() <= 1.0
