@@ -17,7 +17,7 @@ from typing import Any
 from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.formats import FormatName, Precision, get_format
-from dcpt_sdk.spec import ModelSpec
+from dcpt_sdk.spec import ModelSpec, invalid_field, is_int
 
 __all__ = [
     "ARTIFACT_FILE",
@@ -87,7 +87,7 @@ class ArtifactInfo:
             raise ModelLoadError(f"{ARTIFACT_FILE} must hold a JSON object")
         values = dict(data)
         version = values.get("artifact_version", ARTIFACT_VERSION)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not is_int(version) or version < 1:
             raise _bad("artifact_version", "an int >= 1", version)
         if version > ARTIFACT_VERSION:
             raise ModelLoadError(
@@ -117,9 +117,7 @@ class ArtifactInfo:
             values["classifier_file"] = _plain_file_name(
                 "classifier_file", values["classifier_file"]
             )
-        if values.get("opset") is not None and (
-            not isinstance(values["opset"], int) or isinstance(values["opset"], bool)
-        ):
+        if values.get("opset") is not None and not is_int(values["opset"]):
             raise _bad("opset", "an int or null", values["opset"])
         for name in (
             "shape_profile",
@@ -135,9 +133,7 @@ class ArtifactInfo:
 
 
 def _bad(name: str, expected: str, value: object) -> ModelLoadError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return ModelLoadError(f"{ARTIFACT_FILE} field '{name}' must be {expected}, got {shown}")
+    return invalid_field(ARTIFACT_FILE, name, expected, value)
 
 
 def _plain_file_name(name: str, value: object) -> str:

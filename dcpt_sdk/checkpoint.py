@@ -184,22 +184,15 @@ def describe_mismatch(
     return "; ".join(problems) if problems else None
 
 
-def _load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
-    """load_state_dict that fails loudly, naming missing/unexpected/mis-shaped keys."""
-    problem = describe_mismatch(model.state_dict(), state_dict)
-    if problem:
-        raise ModelLoadError(f"the weights do not fit {what}: {problem}")
-    model.load_state_dict(state_dict, strict=True)
-
-
-def _build_checked(
+def _build_loaded(
     arch: Architecture, kwargs: dict[str, Any], state_dict: Mapping[str, torch.Tensor], what: str
 ) -> nn.Module:
-    """Build ``arch`` from (possibly hostile) hyper-parameters, only once they fit the weights.
+    """``arch`` built from (possibly hostile) hyper-parameters and loaded strictly with the weights.
 
     The network is first built on the meta device (no memory), so hyper-parameters that do not
     construct, or that describe other shapes than the file's tensors (a 1 MB file whose spec says
-    width 512 would otherwise allocate gigabytes), fail before anything is allocated.
+    width 512 would otherwise allocate gigabytes), fail before anything is allocated; a misfit
+    names the missing, unexpected and mis-shaped keys.
     """
     try:
         with torch.device("meta"):
@@ -212,7 +205,9 @@ def _build_checked(
     problem = describe_mismatch(skeleton.state_dict(), state_dict)
     if problem:
         raise ModelLoadError(f"the weights do not fit {what}: {problem}")
-    return arch.build(**kwargs)
+    model = arch.build(**kwargs)
+    model.load_state_dict(state_dict, strict=True)
+    return model
 
 
 def _check_weight_dtypes(state_dict: Mapping[str, torch.Tensor], path: Path) -> None:
@@ -289,8 +284,7 @@ def _build_classifier(
     if arch.kind != "classifier":
         raise ModelLoadError(f"'{path}': its classifier spec names {spec.arch!r}, a {arch.kind}")
     what = f"the {spec.arch} classifier of '{path}'"
-    classifier = _build_checked(arch, spec.constructor_kwargs(), state_dict, what)
-    _load_strict(classifier, state_dict, what)
+    classifier = _build_loaded(arch, spec.constructor_kwargs(), state_dict, what)
     return classifier, spec
 
 
@@ -358,8 +352,7 @@ def load_model(
         _check_spec_fits_arch(spec, found, file)
     restorer_sd = _drop_ignored(found, restorer_sd)
     what = f"the {spec.arch} {dict(spec.hparams)} of '{file.name}'"
-    model = _build_checked(found, spec.constructor_kwargs(), restorer_sd, what)
-    _load_strict(model, restorer_sd, what)
+    model = _build_loaded(found, spec.constructor_kwargs(), restorer_sd, what)
     if classifier_sd:
         classifier, classifier_spec = _build_classifier(classifier_sd, spec.classifier, file)
         _check_pairing(model, classifier_spec, file)

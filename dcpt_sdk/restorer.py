@@ -155,8 +155,11 @@ class Restorer:
             )
         pixels, _ = _to_pixels(img)
         colour, _, _ = self._prepare(pixels)
-        colour = _limit_size(colour, _CLASSIFY_MAX_SIDE)
-        batch = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
+        return self._classify_colour(colour)
+
+    def _classify_colour(self, colour: np.ndarray) -> dict[str, float]:
+        """classify() of a prepared float image: the whole image, at most 1024 px, padded."""
+        batch = _to_batch(_limit_size(colour, _CLASSIFY_MAX_SIDE))
         padded, _ = tiling.pad_to_multiple(batch, self.spec.pad_multiple)
         return self._probabilities(self._call(self._runtime.classify_logits, padded)[0])
 
@@ -182,11 +185,9 @@ class Restorer:
         colour, alpha, info = self._prepare(pixels)
         height, width = colour.shape[:2]
         if self._tile_for(height, width) is not None or max(height, width) > _CLASSIFY_MAX_SIDE:
-            return self._finish(self._restore_float(colour), alpha, info, as_pil), self.classify(
-                pixels
-            )
-        batch = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
-        padded, _ = tiling.pad_to_multiple(batch, self.spec.pad_multiple)
+            restored = self._restore_float(colour)
+            return self._finish(restored, alpha, info, as_pil), self._classify_colour(colour)
+        padded, _ = tiling.pad_to_multiple(_to_batch(colour), self.spec.pad_multiple)
         out, logits = self._call(self._runtime.infer_and_classify, padded)
         restored = tiling.crop(out, height, width).clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
         return self._finish(restored, alpha, info, as_pil), self._probabilities(logits[0])
@@ -276,7 +277,7 @@ class Restorer:
         self, colour: np.ndarray, on_tile: Callable[[int, int], None] | None = None
     ) -> np.ndarray:
         height, width = colour.shape[:2]
-        batch = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
+        batch = _to_batch(colour)
         out = tiling.run_with_oom_retry(
             lambda tile: self._run_at_tile(batch, tile, on_tile),
             start_tile=self._tile_for(height, width),
@@ -325,6 +326,11 @@ _BYTES_PER_PIXEL_PER_CHANNEL: dict[str, float] = {
     "restormer-dcpt": 208.0,
     "promptir": 200.0,
 }
+
+
+def _to_batch(colour: np.ndarray) -> torch.Tensor:
+    """A float H x W x C image as a 1 x C x H x W tensor."""
+    return torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None]
 
 
 # Float pixels are taken in [0, 1]; unclipped noise pushes a few a little past 1, but a maximum

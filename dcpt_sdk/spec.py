@@ -129,10 +129,8 @@ class ModelSpec:
             raise ModelLoadError(f"model spec must be a JSON object, got {type(data).__name__}")
         values = dict(data)
         version = values.get("spec_version", SPEC_VERSION)
-        if not _is_int(version) or version < 1:
-            raise ModelLoadError(
-                f"model spec field 'spec_version' must be an int >= 1, got {version!r}"
-            )
+        if not is_int(version) or version < 1:
+            raise _fail("spec_version", "an int >= 1", version)
         if version > SPEC_VERSION:
             raise ModelLoadError(
                 f"this model spec has version {version}, newer than this dcpt-sdk understands "
@@ -161,8 +159,16 @@ class ModelSpec:
         return cls.from_dict(data)
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """An int that is not a bool (JSON true/false must not pass as 1/0)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def invalid_field(document: str, name: str, expected: str, value: object) -> ModelLoadError:
+    """The one error for a malformed field of a file's metadata (spec or dcpt.json)."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ModelLoadError(f"{document} field '{name}' must be {expected}, got {shown}")
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -176,9 +182,7 @@ def _depth(value: Any, level: int = 0) -> int:
 
 
 def _fail(name: str, expected: str, value: object) -> ModelLoadError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return ModelLoadError(f"model spec field '{name}' must be {expected}, got {shown}")
+    return invalid_field("model spec", name, expected, value)
 
 
 def _check_mapping(name: str, value: object) -> None:
@@ -199,13 +203,13 @@ def _check_fields(values: Mapping[str, Any]) -> None:
     for name in ("in_channels", "out_channels"):
         if name in values:
             value = values[name]
-            if not _is_int(value) or not 1 <= value <= _MAX_CHANNELS:
+            if not is_int(value) or not 1 <= value <= _MAX_CHANNELS:
                 raise _fail(name, f"an int in 1..{_MAX_CHANNELS}", value)
     if "scale" in values and values["scale"] != 1:
         raise _fail("scale", "1 (dcpt-sdk restores at the input size)", values["scale"])
     if "pad_multiple" in values:
         value = values["pad_multiple"]
-        if not _is_int(value) or not 1 <= value <= _MAX_PAD_MULTIPLE:
+        if not is_int(value) or not 1 <= value <= _MAX_PAD_MULTIPLE:
             raise _fail("pad_multiple", f"an int in 1..{_MAX_PAD_MULTIPLE}", value)
     if "value_range" in values:
         value = values["value_range"]

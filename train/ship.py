@@ -40,23 +40,15 @@ def flops_at(model: torch.nn.Module, size: int = 512) -> float:
     return float(counter.get_total_flops())
 
 
-def _wall_seconds(run_dir: Path) -> float:
-    """Training wall time of one run: the sum of its logged seconds per step x steps logged."""
-    total, previous = 0.0, 0
-    metrics = run_dir / "metrics.jsonl"
-    if not metrics.is_file():
-        return float("nan")
-    for line in metrics.read_text().splitlines():
+def _run_facts(run_dir: Path) -> tuple[int, float]:
+    """(last step, training wall seconds) of one run: its logged seconds per step x steps."""
+    seconds, step = 0.0, 0
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         row = json.loads(line)
         if "sec_per_step" in row:
-            total += row["sec_per_step"] * (row["step"] - previous)
-            previous = row["step"]
-    return total
-
-
-def _steps(run_dir: Path) -> int:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return max((row.get("step", 0) for row in rows), default=0)
+            seconds += row["sec_per_step"] * (row["step"] - step)
+        step = max(step, row.get("step", 0))
+    return step, seconds
 
 
 def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
@@ -110,7 +102,8 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
     ]
     for label, run in phases:
         if (run / "metrics.jsonl").is_file():
-            lines.append(f"| {label} | {_steps(run)} | {_wall_seconds(run) / 60:.0f} min |")
+            steps, seconds = _run_facts(run)
+            lines.append(f"| {label} | {steps} | {seconds / 60:.0f} min |")
     lines += [
         "",
         "The shipped weights are stage 2's final EMA weights (`last.safetensors`): no "

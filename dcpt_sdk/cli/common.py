@@ -38,7 +38,12 @@ class Progress:
         self.done += 1
         elapsed = time.monotonic() - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        line = f"{self.label} {self.done}/{self.total} [{elapsed:.1f}s, {rate:.2f} img/s] {note}"
+        self._show(
+            f"{self.label} {self.done}/{self.total} [{elapsed:.1f}s, {rate:.2f} img/s] {note}"
+        )
+
+    def _show(self, line: str) -> None:
+        """Redrawn in place on a terminal, one line each on a log."""
         if self.interactive:
             print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
         else:
@@ -53,11 +58,9 @@ class Progress:
             if not self.interactive and done not in (1, total) and done % max(1, total // 10):
                 return
             elapsed = time.monotonic() - self.start
-            line = f"{self.label} {self.done + 1}/{self.total} [{elapsed:.1f}s] {note}: tile {done}/{total}"
-            if self.interactive:
-                print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
-            else:
-                print(line, file=sys.stderr, flush=True)
+            self._show(
+                f"{self.label} {self.done + 1}/{self.total} [{elapsed:.1f}s] {note}: tile {done}/{total}"
+            )
 
         return report
 

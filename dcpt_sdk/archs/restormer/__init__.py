@@ -6,6 +6,7 @@ LayerNorm default and the attention-map activation, so a checkpoint fits exactly
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,16 +68,13 @@ ARCH = Architecture(
     description="Restormer, official layout (26.1M parameters at the paper size)",
 )
 
-ORIGIN_ARCH = Architecture(
+# Restormer_origin: the official entry's layout, defaults and key reader, another network.
+ORIGIN_ARCH = dataclasses.replace(
+    ARCH,
     name="restormer-origin",
-    kind="restorer",
     build=RestormerOrigin,
-    defaults={**_PAPER, "layernorm_type": "WithBias"},
-    tiny={**_TINY, "layernorm_type": "WithBias"},
-    detect=detect_restormer,  # the same keys: read when named, never auto-detected
-    pad_multiple=_pad_multiple,
-    license=_LICENSE,
-    detectable=False,
+    detectable=False,  # the same keys as ARCH: read when named, never auto-detected
+    ambiguity="",
     reference=_REFERENCE + "; DCPT's Restormer_origin: github MILab-PKU/dcpt restormer_arch.py",
     description=(
         "DCPT's Restormer_origin: official key layout, ReLU channel attention, LayerNorm eps 1e-6 "
