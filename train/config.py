@@ -183,12 +183,16 @@ class FinetuneConfig:
     ``train_classifier``: keep training the pre-trained classifier head (focal loss, its own
     learning rate) on the fine-tuned restorer's DETACHED features, so the shipped classifier
     reads the features the shipped restorer makes; the restorer's training is unchanged. Off, the
-    classifier is carried as pre-training left it (the reference's behaviour)."""
+    classifier is carried as pre-training left it (the reference's behaviour).
+
+    ``loss``: the restoration loss, "l1" (the paper's) or "psnr" (NAFNet's PSNRLoss, which
+    weights each image by its error in dB; see dcpt_sdk.train.losses.psnr_loss)."""
 
     init: str | None = None
     ema_decay: float = 0.999
     grad_clip: float = 0.01
     train_classifier: bool = False
+    loss: Literal["l1", "psnr"] = "l1"
 
 
 @dataclass

@@ -18,7 +18,8 @@ CONFIG=train/configs/default-model.yaml
 PRE_STEPS=${PRE_STEPS:-3000}
 FT_STEPS=${FT_STEPS:-10000}
 FT2_STEPS=${FT2_STEPS:-3000}
-PHASES=${PHASES:-"photos pretrain finetune scratch finetune2 scratch2 ship"}
+FT3_STEPS=${FT3_STEPS:-5000}
+PHASES=${PHASES:-"photos pretrain finetune scratch finetune2 scratch2 finetune3 scratch3 ship"}
 # One thread per run: two torch threads on a 2-core machine shared with other work spin against
 # each other (see train/README.md); nice keeps the machine usable while it trains.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -71,7 +72,21 @@ for phase in $PHASES; do
             "$RUNS/scratch2" train/finetune.py --max-steps "$FT2_STEPS" \
             --init "$RUNS/scratch/last.safetensors" --set finetune.train_classifier=false
         ;;
-    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune2/last.safetensors" --runs "$RUNS" ;;
-    *) echo "unknown phase '$phase' (photos pretrain finetune scratch finetune2 scratch2 ship)" >&2; exit 2 ;;
+    finetune3)
+        PHASE_CONFIG=train/configs/default-model-stage3.yaml run_phase finetune3 \
+            "$RUNS/finetune3" train/finetune.py --max-steps "$FT3_STEPS" \
+            --init "$RUNS/finetune2/last.safetensors"
+        ;;
+    scratch3)
+        PHASE_CONFIG=train/configs/default-model-stage3.yaml run_phase scratch3 \
+            "$RUNS/scratch3" train/finetune.py --max-steps "$FT3_STEPS" \
+            --init "$RUNS/scratch2/last.safetensors" --set finetune.train_classifier=false
+        ;;
+    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune3/last.safetensors" --runs "$RUNS" ;;
+    *)
+        echo "unknown phase '$phase' (photos pretrain finetune scratch finetune2 scratch2" \
+            "finetune3 scratch3 ship)" >&2
+        exit 2
+        ;;
     esac
 done

@@ -51,7 +51,7 @@ from dcpt_sdk.train.loop import (  # noqa: E402
     parse_args,
     run_main,
 )
-from dcpt_sdk.train.losses import focal_loss, l1_loss  # noqa: E402
+from dcpt_sdk.train.losses import RESTORATION_LOSSES, focal_loss  # noqa: E402
 from dcpt_sdk.train.validation import validate_classifier, validate_restorer  # noqa: E402
 
 __all__ = ["FinetuneStep", "load_init", "main"]
@@ -61,7 +61,7 @@ class FinetuneStep(nn.Module):
     """One fine-tuning forward: ``(restored, logits or None)``.
 
     With a classifier (``finetune.train_classifier``) the logits come from the same pass's
-    features, DETACHED: the focal loss trains the head only, the restorer learns from L1 alone.
+    features, DETACHED: the focal loss trains the head only, the restorer learns from its restoration loss alone.
     One module, so data-parallel wrappers see every parameter used once per step.
     """
 
@@ -191,11 +191,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     shipped = ema.module if ema is not None else restorer
     multiple = spec_of(restorer).pad_multiple
     training = cfg.training
+    restoration_loss = RESTORATION_LOSSES[cfg.finetune.loss]
     for step, micro_batches in run.steps(train_loader):
         for i, batch in enumerate(micro_batches):
             with run.sync(model, last=i == len(micro_batches) - 1):
                 restored, logits = model(batch["lq"])
-                loss = l1_loss(restored, batch["gt"])
+                loss = restoration_loss(restored, batch["gt"])
                 focal = focal_loss(logits, batch["label"]) if logits is not None else loss * 0
                 accelerator.backward((loss + focal) / len(micro_batches))
         grad_norm = torch.zeros(())
@@ -211,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             run.log(
                 step,
                 {
-                    "loss/l1": run.mean(loss),
+                    f"loss/{cfg.finetune.loss}": run.mean(loss),
                     **({"loss/focal": run.mean(focal)} if trained_head is not None else {}),
                     "grad_norm": float(grad_norm),
                     "lr": scheduler.get_last_lr()[0],

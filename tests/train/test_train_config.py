@@ -93,6 +93,7 @@ def test_yaml_reads_3e_minus_4_as_a_number() -> None:
         ("training.max_steps=abc", r"training\.max_steps='abc' is not valid; expected int"),
         ("training.max_steps=2.5", r"expected int"),
         ("training.mixed_precision=fp8", r"use one of 'no', 'fp16', 'bf16'"),
+        ("finetune.loss=l2", r"use one of 'l1', 'psnr'"),
         ("data.train.0.naming=other", r"naming='other' is not valid"),
         ("data.train.5.ratio=2", r"'5' is not an index of a list of 1 items"),
         ("training.batch_size=0", r"training\.batch_size=0 is out of range"),

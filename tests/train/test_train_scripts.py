@@ -223,3 +223,17 @@ def test_finetuning_keeps_training_the_classifier_head_when_asked(tmp_path: Path
     after = load_file(fine / "last.safetensors")
     head = [k for k in before if k.startswith("classifier.")]
     assert head and any(not torch.equal(before[k], after[k]) for k in head)
+
+
+def test_finetuning_with_the_psnr_loss_logs_it(tmp_path: Path) -> None:
+    """finetune.loss=psnr (the default model's stage 3): the loss is logged under its own name."""
+    fine = tmp_path / "fine"
+    _run(
+        [
+            sys.executable,
+            *_script(FINETUNE, fine, "--max-steps", "2", "--set", "finetune.loss=psnr"),
+        ]
+    )
+    losses = [r["loss/psnr"] for r in _records(fine) if "loss/psnr" in r]
+    assert len(losses) == 2 and all(-60 < value < 0 for value in losses)
+    assert not any("loss/l1" in r for r in _records(fine))
