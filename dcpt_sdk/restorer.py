@@ -20,6 +20,7 @@ from PIL import Image
 from torch import nn
 
 from dcpt_sdk import imaging, tiling
+from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB, AutoChoice
 from dcpt_sdk.errors import InvalidImageError, UnsupportedOptionError
 from dcpt_sdk.formats import Precision
 from dcpt_sdk.model_source import open_runtime
@@ -45,8 +46,10 @@ class Restorer:
     Args:
         model: a built-in model name, a checkpoint (.safetensors/.pth), an exported artifact
             directory (from dcpt-export), or a torch network carrying a ``.spec``.
-        backend: "auto" (the fastest verified backend available here for this model), "torch",
-            "onnxruntime", "openvino" or "tensorrt".
+        backend: "auto" (the fastest candidate on this machine, measured once and cached; see
+            dcpt_sdk.autotune), "torch", "onnxruntime", "openvino" or "tensorrt". For a built-in
+            model "auto" also exports it once to OpenVINO/ONNX into the user cache when those
+            extras are installed (dcpt_sdk.autoexport); a torch network in memory runs on torch.
         device: "auto", "cpu", "cuda", "cuda:N" (torch/ORT/TensorRT) or "GPU" (OpenVINO).
         precision: "fp32", "fp16", "bf16" or "int8"; None takes the artifact's own precision
             (fp32 for torch).
@@ -55,6 +58,9 @@ class Restorer:
         tile_overlap: overlap between tiles in pixels (default 64; see benchmarks/results/tiling_quality.md), blended with a smooth ramp.
         memory_budget_mb: activation memory allowed for one forward pass (default 1024 MB on
             CPU, half the free memory on a GPU).
+        min_psnr_db: the quality floor of "auto" (and of choosing among several artifacts): a
+            candidate is used only if its PSNR against torch fp32 reaches it (default 45 dB,
+            which keeps bf16 and fp16; about 38 admits int8 artifacts).
 
     Example:
         >>> restorer = Restorer("dcpt_nafnet_5d.pth", backend="torch", tile=512)
@@ -71,9 +77,11 @@ class Restorer:
         tile: TileOption = "auto",
         tile_overlap: int | None = None,
         memory_budget_mb: float | None = None,
+        min_psnr_db: float = DEFAULT_MIN_PSNR_DB,
     ) -> None:
-        self._runtime: Runtime = open_runtime(
-            model, backend=backend, device=device, precision=precision
+        self._runtime: Runtime
+        self._runtime, self._auto_choice = open_runtime(
+            model, backend=backend, device=device, precision=precision, min_psnr_db=min_psnr_db
         )
         self.tile = _check_tile(tile, self.spec.pad_multiple)
         self.tile_overlap = _DEFAULT_OVERLAP if tile_overlap is None else int(tile_overlap)
@@ -100,6 +108,12 @@ class Restorer:
     @property
     def precision(self) -> str:
         return self._runtime.precision
+
+    @property
+    def auto_choice(self) -> AutoChoice | None:
+        """What "auto" measured to choose the backend (None when there was no choice to make);
+        ``.summary()`` is one line for people."""
+        return self._auto_choice
 
     def __repr__(self) -> str:
         return (

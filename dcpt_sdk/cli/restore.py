@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcpt_sdk import imaging
+from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
 from dcpt_sdk.cli.common import Progress, run_command
 from dcpt_sdk.errors import DcptError, UnsupportedOptionError
 from dcpt_sdk.formats import FORMATS, PRECISIONS
@@ -50,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or GPU")
     parser.add_argument("--precision", default=None, choices=PRECISIONS)
+    parser.add_argument(
+        "--min-psnr-db",
+        type=float,
+        default=DEFAULT_MIN_PSNR_DB,
+        help="quality floor of --backend auto: PSNR against torch fp32 a backend must reach "
+        "(about 38 admits int8)",
+    )
     parser.add_argument("--tile", default="auto", help="tile size in pixels, 'auto' or 'none'")
     parser.add_argument("--tile-overlap", type=int, default=None)
     parser.add_argument("--classify", action="store_true", help="print and save the degradation")
@@ -146,8 +154,11 @@ def restore_all(args: argparse.Namespace) -> int:
         precision=args.precision,
         tile=parse_tile(args.tile),
         tile_overlap=args.tile_overlap,
+        min_psnr_db=args.min_psnr_db,
     )
     print(f"{restorer}", file=sys.stderr)
+    if restorer.auto_choice is not None:
+        print(restorer.auto_choice.summary(), file=sys.stderr)
     summary = Summary()
     classes: dict[str, dict[str, float]] = {}
     progress = Progress(len(jobs), "restoring")
