@@ -39,11 +39,18 @@ def photo() -> np.ndarray:
     return np.ascontiguousarray(sample_images()[1][50:111, 80:163])
 
 
-def test_auto_picks_the_preferred_available_backend(exported, photo) -> None:  # type: ignore[no-untyped-def]
+def test_auto_runs_the_artifact_it_measured_fastest(exported, photo) -> None:  # type: ignore[no-untyped-def]
     model, root = exported
     reference = Restorer(model, device="cpu").run(photo)
     auto = Restorer(root)
-    assert (auto.backend, auto.precision) == ("openvino", "fp32")
+    choice = auto.auto_choice
+    assert choice is not None and not choice.from_cache
+    timed = {m.backend: m.ms for m in choice.measurements}
+    assert set(timed) == {"onnxruntime", "openvino"} and None not in timed.values()
+    assert auto.backend == min(timed, key=timed.__getitem__) == choice.chosen.backend
+    assert "auto chose" in choice.summary() and "ms" in choice.summary()
+    again = Restorer(root).auto_choice
+    assert again is not None and again.from_cache and again.chosen == choice.chosen
     ort = Restorer(root, backend="onnxruntime")
     assert ort.backend == "onnxruntime"
     for restorer in (auto, ort):
