@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "command": "python benchmarks/dcpt_protocols.py --runs RUNS"
         + (" --full-scale RUNS_DEFAULT" if args.full_scale else ""),
-        "train_command": "SEEDS='0 1' P=1000 F=3000 bash train/experiments/dcpt_protocols.sh",
+        "train_command": "SEEDS='0 1' P=1000 F=2000 bash train/experiments/dcpt_protocols.sh",
         "config": "train/configs/default-model.yaml",
         "cpu": platform.processor() or platform.machine(),
         "classes": list(classes),

@@ -134,13 +134,13 @@ def choose(
         raise UnsupportedOptionError("backend='auto' found nothing that can run this model here")
     side = -(-PROBE_SIDE // pad_multiple) * pad_multiple
     probe = f"{side}x{side}"
-    known = [c for c in candidates if c.psnr_db is not None]
+    known = [(c, c.psnr_db) for c in candidates if c.psnr_db is not None]
     skipped = [
-        _skipped(c, f"below the {min_psnr_db:g} dB floor") for c in known if c.psnr_db < min_psnr_db
+        _skipped(c, f"below the {min_psnr_db:g} dB floor") for c, q in known if q < min_psnr_db
     ]
     pool = [c for c in candidates if c.psnr_db is None or c.psnr_db >= min_psnr_db]
     if not pool:
-        have = ", ".join(f"{c.label} {c.psnr_db:.1f} dB" for c in known)
+        have = ", ".join(f"{c.label} {q:.1f} dB" for c, q in known)
         raise UnsupportedOptionError(
             f"no candidate meets the quality floor of {min_psnr_db:g} dB PSNR against torch fp32 "
             f"(have: {have}); lower it, e.g. Restorer(..., min_psnr_db=35), or name the backend"

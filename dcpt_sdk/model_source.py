@@ -75,8 +75,11 @@ def _auto_checkpoint(
     plus (built-in models, CPU) the artifacts exported once into the user cache."""
     resolved = resolve_device(device)
     weights = file_digest(path)
-    reduced = ("fp16", "bf16") if resolved.startswith("cuda") else ()
-    if resolved == "cpu" and cpu_has_native_bf16():
+    # Reduced precisions where the hardware computes them natively (elsewhere they are slower).
+    reduced: tuple[Precision, ...] = ()
+    if resolved.startswith("cuda"):
+        reduced = ("fp16", "bf16")
+    elif cpu_has_native_bf16():
         reduced = ("bf16",)
     candidates = [
         Candidate(

@@ -56,3 +56,26 @@ def test_one_infer_request_per_thread(artifact) -> None:
         parallel = list(pool.map(runtime.infer, inputs))
     for a, b in zip(sequential, parallel, strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_shape_seen_twice_runs_a_static_compile_with_the_same_output(artifact, precision) -> None:
+    """The second call of a shape compiles the model for it (faster kernels), the output stays
+    what the dynamic model gives; at most _STATIC_SHAPES static compiles are kept."""
+    from dcpt_sdk.runtimes import openvino_backend
+
+    directory, info = artifact("openvino", precision)
+    runtime = load_artifact(directory, info, "cpu")
+    compiled = runtime._model  # type: ignore[attr-defined]
+    x = torch.rand(1, 3, 32, 48)
+    first = runtime.infer(x)  # dynamic
+    assert compiled._static == {}
+    second = runtime.infer(x)  # static 1x3x32x48
+    assert list(compiled._static) == [(1, 3, 32, 48)]
+    tolerance = 1e-5 if precision == "fp32" else 0.05
+    torch.testing.assert_close(second, first, atol=tolerance, rtol=0)
+    for width in range(16, 16 * (openvino_backend._STATIC_SHAPES + 3), 16):
+        y = torch.rand(1, 3, 16, width)
+        runtime.infer(y)
+        runtime.infer(y)
+    assert len(compiled._static) == openvino_backend._STATIC_SHAPES

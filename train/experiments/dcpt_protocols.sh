@@ -8,7 +8,7 @@
 #   (scratch-ii) finetune.py from random weights for P + F steps: the same total number of
 #                optimiser steps, pre-training steps counted
 #
-#   SEEDS="0 1" P=1000 F=3000 bash train/experiments/dcpt_protocols.sh
+#   SEEDS="0 1" P=1000 F=2000 bash train/experiments/dcpt_protocols.sh
 #
 # The default model's stage-1 recipe (train/configs/default-model.yaml) and photos
 # (python -m dcpt_sdk.train.photos DIR); every run resumes from its last checkpoint when the
@@ -23,7 +23,7 @@ PHOTOS=${PHOTOS:-$RUNS/photos}
 CONFIG=${CONFIG:-train/configs/default-model.yaml}
 SEEDS=${SEEDS:-"0 1"}
 P=${P:-1000}
-F=${F:-3000}
+F=${F:-2000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 LAUNCH=("$ACCELERATE" launch --num_processes 1 --num_machines 1 --mixed_precision no
         --dynamo_backend no)
