@@ -181,7 +181,9 @@ class Restorer:
         probs = torch.softmax(logits.double(), dim=0).tolist()
         return dict(zip(self.spec.degradation_classes, probs, strict=True))
 
-    def run_and_classify(self, img: ImageLike) -> tuple[Any, dict[str, float]]:
+    def run_and_classify(
+        self, img: ImageLike, *, on_tile: Callable[[int, int], None] | None = None
+    ) -> tuple[Any, dict[str, float]]:
         """``(run(img), classify(img))``, sharing the network pass where it can.
 
         An image restored in one piece (no tiling) and no larger than classify's 1024 px limit
@@ -189,6 +191,7 @@ class Restorer:
         restorer's own decoder features; artifacts run their two files on the same padded
         input). A tiled image is restored tile by tile and classified as :meth:`classify` does
         (the whole image, downscaled to 1024 px): the classifier never sees single tiles.
+        ``on_tile`` as in :meth:`run`.
 
         Raises:
             UnsupportedOptionError: the model carries no degradation classifier.
@@ -199,7 +202,7 @@ class Restorer:
         colour, alpha, info = self._prepare(pixels)
         height, width = colour.shape[:2]
         if self._tile_for(height, width) is not None or max(height, width) > _CLASSIFY_MAX_SIDE:
-            restored = self._restore_float(colour)
+            restored = self._restore_float(colour, on_tile)
             return self._finish(restored, alpha, info, as_pil), self._classify_colour(colour)
         padded, _ = tiling.pad_to_multiple(_to_batch(colour), self.spec.pad_multiple)
         out, logits = self._call(self._runtime.infer_and_classify, padded)

@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dcpt_sdk import imaging
 from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
@@ -19,6 +23,8 @@ from dcpt_sdk.cli.common import Progress, run_command
 from dcpt_sdk.errors import DcptError, UnsupportedOptionError
 from dcpt_sdk.formats import FORMATS, PRECISIONS
 from dcpt_sdk.restorer import TileOption
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tile-overlap", type=int, default=None)
     parser.add_argument("--classify", action="store_true", help="print and save the degradation")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--no-pipeline",
+        action="store_true",
+        help="decode, restore and encode one image after the other (default: decode and "
+        "encode in threads beside the model)",
+    )
     parser.add_argument(
         "--in-place",
         action="store_true",
@@ -162,26 +174,107 @@ def restore_all(args: argparse.Namespace) -> int:
     summary = Summary()
     classes: dict[str, dict[str, float]] = {}
     progress = Progress(len(jobs), "restoring")
+    todo = []
     for source, relative in jobs:
-        target = output / relative
-        if target.exists() and not args.overwrite:
+        if (output / relative).exists() and not args.overwrite:
             summary.skipped.append(source)
             progress.advance(f"skip {relative}")
-            continue
-        try:
-            loaded = imaging.read_image(source)
-            if args.classify:
-                classes[str(relative)] = restorer.classify(loaded.pixels)
-            restored = restorer.run(loaded.pixels, on_tile=progress.within(str(relative)))
-            imaging.write_image(target, restored, icc_profile=loaded.icc_profile)
-            summary.restored.append(source)
-        except DcptError as exc:
-            summary.failed.append((source, str(exc)))
-        progress.advance(str(relative))
+        else:
+            todo.append((source, relative))
+    with Pipeline(enabled=not args.no_pipeline) as pipeline:
+        for (source, relative), loading in pipeline.read_ahead(todo):
+            try:
+                loaded = loading.result()
+                if args.classify:
+                    restored, classes[str(relative)] = restorer.run_and_classify(
+                        loaded.pixels, on_tile=progress.within(str(relative))
+                    )
+                else:
+                    restored = restorer.run(loaded.pixels, on_tile=progress.within(str(relative)))
+                pipeline.write(source, output / relative, restored, loaded.icc_profile)
+            except DcptError as exc:
+                summary.failed.append((source, str(exc)))
+            progress.advance(str(relative))
+            pipeline.collect(summary)
+        pipeline.collect(summary, wait=True)
     progress.close()
     if args.classify:
         _report_classes(classes, output)
     return _print_summary(summary)
+
+
+class Pipeline:
+    """Decode the next image and encode the last one in threads while the model runs.
+
+    Image codecs and every backend release the GIL, so with one reader and one writer thread
+    the model never waits for PNG/TIFF coding. At most one image is read ahead and two writes
+    are outstanding, so memory stays at a few images whatever the folder size. With
+    ``enabled=False`` (--no-pipeline) each step runs in the caller's thread, in order.
+    """
+
+    _MAX_WRITES = 2
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._reader = ThreadPoolExecutor(1, "dcpt-read") if enabled else None
+        self._writer = ThreadPoolExecutor(1, "dcpt-write") if enabled else None
+        self._writes: deque[tuple[Path, Future[None]]] = deque()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pool in (self._reader, self._writer):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def read_ahead(
+        self, todo: list[tuple[Path, Path]]
+    ) -> Iterator[tuple[tuple[Path, Path], Future[imaging.LoadedImage]]]:
+        """(job, future of its decoded image), the next job's decode already started."""
+        queued: deque[tuple[tuple[Path, Path], Future[imaging.LoadedImage]]] = deque()
+        jobs = iter(todo)
+        for job in jobs:
+            queued.append((job, _submit(self._reader, imaging.read_image, job[0])))
+            if len(queued) > 1:
+                yield queued.popleft()
+        while queued:
+            yield queued.popleft()
+
+    def write(self, source: Path, target: Path, pixels: Any, icc_profile: bytes | None) -> None:
+        if len(self._writes) >= self._MAX_WRITES:
+            self._writes[0][1].exception()  # wait for the oldest write (collect() takes it)
+        self._writes.append(
+            (
+                source,
+                _submit(self._writer, imaging.write_image, target, pixels, icc_profile=icc_profile),
+            )
+        )
+
+    def collect(self, summary: Summary, *, wait: bool = False) -> None:
+        """Move finished writes into ``summary`` (all of them, waiting, with ``wait``)."""
+        while self._writes and (wait or self._writes[0][1].done()):
+            source, done = self._writes.popleft()
+            error = done.exception()
+            if error is None:
+                summary.restored.append(source)
+            elif isinstance(error, DcptError):
+                summary.failed.append((source, str(error)))
+            else:
+                raise error
+
+
+def _submit(
+    pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> Future[T]:
+    """``pool.submit``, or without a pool a future already resolved in this thread."""
+    if pool is not None:
+        return pool.submit(fn, *args, **kwargs)
+    future: Future[T] = Future()
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except Exception as error:  # delivered through the future, as a pool would
+        future.set_exception(error)
+    return future
 
 
 def _report_classes(classes: dict[str, dict[str, float]], output: Path) -> None:

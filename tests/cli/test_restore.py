@@ -189,3 +189,56 @@ def test_temp_files_of_killed_runs_are_swept_and_live_ones_kept(
     assert main([str(image), "-o", str(out), "--model", str(checkpoint)]) == 0
     assert not stale.exists() and live.exists()
     assert "left by an interrupted run" in capsys.readouterr().err
+
+
+def test_pipelined_and_sequential_runs_write_the_same_files(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Decode/encode in threads beside the model (the default) changes nothing but speed: the
+    same bytes, the same failures reported, in the same summary."""
+    folder = _folder(tmp_path)
+    rng = np.random.default_rng(1)
+    for i in range(5):  # more images than the pipeline holds at once
+        Image.fromarray(rng.integers(0, 256, (18, 26, 3), dtype=np.uint8)).save(
+            folder / f"m{i}.png"
+        )
+    summaries = []
+    for flag in ([], ["--no-pipeline"]):
+        out = tmp_path / ("seq" if flag else "pipe")
+        model = ["--model", str(checkpoint), "--device", "cpu", "--classify", *flag]
+        assert main([str(folder), "-o", str(out), *model]) == 1
+        summaries.append(capsys.readouterr().err.split("restored", 1)[1])
+    assert summaries[0] == summaries[1] and "restored 7" not in summaries[0]
+    pipe = {
+        p.relative_to(tmp_path / "pipe"): p.read_bytes() for p in (tmp_path / "pipe").rglob("*.*")
+    }
+    seq = {p.relative_to(tmp_path / "seq"): p.read_bytes() for p in (tmp_path / "seq").rglob("*.*")}
+    assert pipe == seq and len(pipe) == 8  # 7 images and degradations.jsonl
+
+
+def test_a_failed_write_is_reported_and_the_run_goes_on(
+    tmp_path: Path,
+    checkpoint: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dcpt_sdk import imaging
+    from dcpt_sdk.errors import InvalidImageError
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(folder / name)
+    real_write = imaging.write_image
+
+    def refuse_b(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path).name == "b.png":
+            raise InvalidImageError(f"cannot write '{path}': disk full")
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "write_image", refuse_b)
+    out = tmp_path / "out"
+    assert main([str(folder), "-o", str(out), "--model", str(checkpoint)]) == 1
+    err = capsys.readouterr().err
+    assert "restored 2, skipped 0" in err and "failed 1" in err and "disk full" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
