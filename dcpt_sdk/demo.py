@@ -72,6 +72,8 @@ def run_demo(examples: Path, output: Path, model: str, backend: str) -> int:
         f"model {restorer.spec.name or model}: {restorer.backend} {restorer.precision} on "
         f"{restorer.device} (opened in {time.perf_counter() - started:.1f} s)"
     )
+    if restorer.auto_choice is not None:
+        print(restorer.auto_choice.summary())
     print(
         f"{'image':<22} {'detected':<10} {'prob':>5} {'degraded dB':>12} {'restored dB':>12} "
         f"{'ms':>6}"
