@@ -242,3 +242,30 @@ def test_a_failed_write_is_reported_and_the_run_goes_on(
     err = capsys.readouterr().err
     assert "restored 2, skipped 0" in err and "failed 1" in err and "disk full" in err
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path: Path, delay: float) -> None:
+    """SIGINT lands while torch and the codecs import (the slow part of a cold start): exit
+    130 and one 'error:' line, as an interrupt later in the run gives, never a traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = Path(sys.executable).with_name("dcpt-restore")
+    if not command.exists():
+        pytest.skip("dcpt-restore is not installed beside this interpreter")
+    image = _image_at(tmp_path / "x.png")
+    process = subprocess.Popen(
+        [str(command), str(image), "-o", str(tmp_path / "y.png"), "--backend", "torch"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: interrupted")
