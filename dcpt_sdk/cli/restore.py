@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -109,7 +110,9 @@ def collect_inputs(
 
     The output tree is never walked (an output folder inside an input folder would otherwise
     restore the previous run's outputs again on every rerun), and an input folder that IS the
-    output folder is refused unless ``in_place``.
+    output folder is refused unless ``in_place``. Symlinked folders are followed, each real
+    folder once (a link loop ends); an image-named entry that is no regular file (a FIFO, a
+    device, a socket) is skipped with a note on stderr rather than read (a FIFO would block).
     """
     found: list[tuple[Path, Path]] = []
     for item in inputs:
@@ -121,16 +124,53 @@ def collect_inputs(
                     "mean it (with --overwrite it replaces the originals)"
                 )
             skip = output if output is not None and output.resolve() != item.resolve() else None
-            for path in sorted(item.rglob("*")):
-                if skip is not None and _inside(path, skip):
-                    continue
-                if path.is_file() and path.suffix.lower() in imaging.IMAGE_SUFFIXES:
-                    found.append((path, path.relative_to(item)))
+            for path in _walk(item, skip):
+                found.append((path, path.relative_to(item)))
         elif item.is_file():
             found.append((item, Path(item.name)))
         else:
             raise UnsupportedOptionError(f"input '{item}' does not exist")
     return found
+
+
+def _walk(folder: Path, skip: Path | None) -> Iterator[Path]:
+    """Image files under ``folder`` in sorted order, following symlinked folders once each."""
+    seen: set[tuple[int, int]] = set()
+    pending = [folder]
+    files: list[Path] = []
+    while pending:
+        directory = pending.pop()
+        try:
+            info = directory.stat()
+            entries = sorted(directory.iterdir())
+        except OSError as error:
+            print(f"skipped {directory}: {error.strerror or error}", file=sys.stderr)
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue  # a folder reached again through a link (or a link loop)
+        seen.add((info.st_dev, info.st_ino))
+        for path in entries:
+            if skip is not None and _inside(path, skip):
+                continue
+            if path.is_dir():
+                pending.append(path)
+            elif path.suffix.lower() in imaging.IMAGE_SUFFIXES:
+                if path.is_file():
+                    files.append(path)
+                elif path.exists():
+                    print(f"skipped {path}: not a regular file ({_kind(path)})", file=sys.stderr)
+    return iter(sorted(files))
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
 
 
 def restore_all(args: argparse.Namespace) -> int:

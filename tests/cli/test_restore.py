@@ -269,3 +269,25 @@ def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path: Path, delay:
         pytest.skip("the run finished before the signal arrived")
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: interrupted")
+
+
+def test_symlinked_folders_are_walked_once_and_a_fifo_is_named(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    folder = tmp_path / "in"
+    (folder / "real").mkdir(parents=True)
+    _image_at(folder / "real" / "a.png")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _image_at(elsewhere / "b.png")
+    (folder / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "real" / "loop").symlink_to(folder, target_is_directory=True)  # a link loop
+    os.mkfifo(folder / "pipe.png")
+    out = tmp_path / "out"
+    assert main([str(folder), "-o", str(out), "--model", str(checkpoint)]) == 0
+    err = capsys.readouterr().err
+    restored = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert restored == ["linked/b.png", "real/a.png"]
+    assert "pipe.png: not a regular file (a FIFO)" in err
