@@ -28,7 +28,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 from PIL import Image, features
 
-from dcpt_sdk import _png16, _tiff16
+from dcpt_sdk import _bmp_rgba, _png16, _tiff16
 
 try:
     from PIL import ImageCms as _ImageCms
@@ -544,7 +544,7 @@ def _check_fits_format(array: np.ndarray, image_format: str, path: Path) -> None
             f"cannot write float32 colour pixels to '{path}': TIFF float is written for gray "
             "only; convert to uint16 (e.g. np.rint(image * 65535).astype(np.uint16))"
         )
-    if channels == 4 and image_format not in _ALPHA_FORMATS:
+    if channels == 4 and image_format not in (*_ALPHA_FORMATS, "BMP"):
         raise InvalidImageError(
             f"cannot write RGBA pixels to '{path}': {image_format} keeps no alpha channel; "
             "write .png, .tif or .webp, or drop alpha with pixels[..., :3]"
@@ -558,6 +558,8 @@ def _encode(
         _png16.write_png16(fp, array, icc)
     elif array.dtype == np.uint16:
         _tiff16.write_tiff16(fp, array, icc)
+    elif image_format == "BMP" and array.ndim == 3 and array.shape[2] == 4:
+        _bmp_rgba.write_bmp_rgba(fp, array)
     else:
         options = _save_options(image_format, quality)
         if icc is not None:

@@ -472,7 +472,6 @@ def test_missing_file_and_folder(tmp_path):
         ("a.jpg", np.zeros((2, 2, 3), np.uint16), r"8 bits per sample; write a \.png or \.tif"),
         ("a.webp", np.zeros((2, 2), np.uint16), "16-bit"),
         ("a.jpg", np.zeros((2, 2, 4), np.uint8), r"keeps no alpha.*\.png, \.tif or \.webp"),
-        ("a.bmp", np.zeros((2, 2, 4), np.uint8), "keeps no alpha"),
         ("a.png", np.zeros((2, 2, 3), np.float32), "only float32 gray goes to .tif"),
         ("a.tif", np.zeros((2, 2, 3), np.float32), "float32 colour"),
         ("a.png", np.zeros((2, 2, 2), np.uint8), "got 2 channels"),
@@ -482,6 +481,20 @@ def test_write_refuses_what_the_format_cannot_hold(tmp_path, name, pixels, match
     with pytest.raises(InvalidImageError, match=match):
         write_image(tmp_path / name, pixels)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bmp_with_alpha_round_trips(tmp_path):
+    """A 32-bit BMP with an alpha mask reads as RGBA and is written back with its alpha (the
+    defect: read as RGBA, then refused at the write), readable by Pillow as RGBA."""
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    write_image(tmp_path / "a.bmp", rgba)
+    with Image.open(tmp_path / "a.bmp") as image:
+        assert image.mode == "RGBA" and image.size == (7, 5)
+        np.testing.assert_array_equal(np.asarray(image), rgba)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.bmp").pixels, rgba)
+    write_image(tmp_path / "b.bmp", read_image(tmp_path / "a.bmp").pixels)
+    assert (tmp_path / "b.bmp").read_bytes() == (tmp_path / "a.bmp").read_bytes()
 
 
 def test_write_checks_quality(tmp_path):
