@@ -42,7 +42,19 @@ _PUBLIC = {
     "write_image": "dcpt_sdk.imaging",
 }
 
-__all__ = ["__version__", *sorted(_PUBLIC)]
+__all__ = [
+    "DcptError",
+    "ModelSpec",
+    "Restorer",
+    "__version__",
+    "create_model",
+    "degrade",
+    "list_models",
+    "load_model",
+    "read_image",
+    "save_model",
+    "write_image",
+]
 
 
 def __getattr__(name: str) -> Any:
