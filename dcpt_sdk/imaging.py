@@ -20,6 +20,7 @@ import contextlib
 import io
 import os
 import secrets
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,16 +166,28 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _reason(exc: Exception) -> str:
+    """Pillow's exception as words a user can act on (its bare KeyError of a TIFF tag number,
+    ZeroDivisionError or MemoryError say nothing about the file)."""
     if isinstance(exc, Image.UnidentifiedImageError):
         return "not a recognised image"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to decode it (its header declares a very large image)"
+    if isinstance(exc, ZeroDivisionError):
+        return "corrupt header (a size field such as RowsPerStrip is 0)"
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], int):
+        from PIL import TiffTags
+
+        tag = exc.args[0]
+        return f"corrupt TIFF: required tag {tag} ({TiffTags.lookup(tag).name}) is missing"
     return str(exc) or type(exc).__name__
 
 
 def _decode(data: bytes) -> LoadedImage:
     """Decode everything inside one try (the caller's), so truncation surfaces as an error here."""
+    _check_png_crcs(data)
     with Image.open(io.BytesIO(data), formats=_READ_FORMATS) as image:
-        exif = image.getexif()
         icc = image.info.get("icc_profile")
+        exif = Image.Exif()
         if _png16.needs_png16(data):
             pixels, raw_exif = _png16.read_png16(data)
             if raw_exif:
@@ -183,6 +196,7 @@ def _decode(data: bytes) -> LoadedImage:
             if pixels.shape[2] == 2:  # gray + alpha -> RGBA, the one alpha layout downstream knows
                 pixels = pixels[:, :, [0, 0, 0, 1]]
         elif _tiff16.needs_tiff16(image):
+            exif = image.getexif()  # TIFF tags: read from the header, nothing decoded
             pixels = _tiff16.read_tiff16(data, image)
         else:
             image.load()
@@ -195,6 +209,33 @@ def _decode(data: bytes) -> LoadedImage:
         return LoadedImage(
             _orient(pixels, orientation), _matching_icc(icc, pixels), str(image.format)
         )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_png_crcs(data: bytes) -> None:
+    """Refuse a truncated PNG or one whose chunk fails its CRC. Pillow checks the CRCs of the
+    chunks it parses but not of IDAT, so a corrupt 8-bit image decoded into wrong pixels
+    without a word."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return
+    view, at = memoryview(data), len(_PNG_SIGNATURE)
+    while True:
+        if at + 12 > len(data):
+            raise InvalidImageError("truncated PNG: the file ends before its IEND chunk")
+        length = int.from_bytes(view[at : at + 4], "big")
+        end = at + 8 + length
+        kind = bytes(view[at + 4 : at + 8])
+        if end + 4 > len(data):
+            name = kind.decode("latin-1", errors="replace")
+            raise InvalidImageError(f"truncated PNG: the file ends inside its {name!r} chunk")
+        if zlib.crc32(view[at + 4 : end]) != int.from_bytes(view[end : end + 4], "big"):
+            name = kind.decode("latin-1", errors="replace")
+            raise InvalidImageError(f"corrupt PNG: chunk {name!r} fails its CRC check")
+        if kind == b"IEND":
+            return
+        at = end + 4
 
 
 def _cmyk_to_rgb(image: Image.Image, icc: object) -> tuple[np.ndarray, bytes | None]:
