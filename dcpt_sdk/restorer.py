@@ -88,7 +88,9 @@ class Restorer:
         if self.tile_overlap < 0:
             raise UnsupportedOptionError(f"tile_overlap must be >= 0, got {tile_overlap}")
         self.memory_budget_bytes = int(_budget_mb(memory_budget_mb, self._runtime.device) * 2**20)
-        self._bytes_per_pixel = activation_bytes_per_pixel(self.spec)
+        self._bytes_per_pixel = (
+            activation_bytes_per_pixel(self.spec) * self._runtime.activation_memory
+        )
         # Serialises backends that cannot take concurrent calls (see Runtime.thread_safe).
         self._lock = threading.Lock() if not self._runtime.thread_safe else None
 

@@ -35,10 +35,14 @@ class Runtime(ABC):
         thread_safe: True when concurrent ``infer`` calls on one instance are safe; the Restorer
             serialises calls otherwise.
         batch_gain: True when running several tiles in one call is faster than one by one.
+        activation_memory: this backend's peak activation memory relative to torch eager's (the
+            Restorer's tiling memory model is measured on torch); below 1 where a backend reuses
+            buffers, so large images are not tiled needlessly.
     """
 
     backend: ClassVar[BackendName]
     thread_safe: ClassVar[bool] = True
+    activation_memory: ClassVar[float] = 1.0
     batch_gain: bool = False
 
     def __init__(self, spec: ModelSpec, device: str, precision: Precision) -> None:

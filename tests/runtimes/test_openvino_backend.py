@@ -79,3 +79,16 @@ def test_a_shape_seen_twice_runs_a_static_compile_with_the_same_output(artifact,
         runtime.infer(y)
         runtime.infer(y)
     assert len(compiled._static) == openvino_backend._STATIC_SHAPES
+
+
+def test_a_large_image_is_not_tiled_for_the_torch_memory_model(artifact, runtime_network) -> None:
+    """OpenVINO reuses buffers: the Restorer's memory model (measured on torch) is scaled by
+    the backend's own factor, so an image torch must tile runs in one pass here."""
+    from dcpt_sdk.restorer import Restorer
+
+    directory, _ = artifact("openvino", "fp32")
+    on_openvino = Restorer(directory)
+    on_torch = Restorer(runtime_network, backend="torch", device="cpu")
+    side = int((on_torch.memory_budget_bytes / on_torch._bytes_per_pixel) ** 0.5) + 64
+    assert on_torch._tile_for(side, side) is not None
+    assert on_openvino._tile_for(side, side) is None
