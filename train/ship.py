@@ -64,8 +64,13 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
             "stage 2 (default-model-stage2.yaml: lower lr, deblur/JPEG drawn more often)",
             runs / "finetune2",
         ),
+        (
+            "stage 3 (default-model-stage3.yaml: PSNR loss instead of L1, lower lr)",
+            runs / "finetune3",
+        ),
         ("baseline, not shipped: stage 1 from scratch (no DCPT pre-training)", runs / "scratch"),
         ("baseline, not shipped: its stage 2", runs / "scratch2"),
+        ("baseline, not shipped: its stage 3", runs / "scratch3"),
     ]
     lines = [
         f"# {name}: the built-in default model",
@@ -106,14 +111,14 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
             lines.append(f"| {label} | {steps} | {seconds / 60:.0f} min |")
     lines += [
         "",
-        "The shipped weights are stage 2's final EMA weights (`last.safetensors`): no "
+        "The shipped weights are the last stage's final EMA weights (`last.safetensors`): no "
         "checkpoint was chosen by its score on the held-out photos.",
     ]
     results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
     for title, table, command in (
         ("Quality on held-out photos", "quality.md", "make quality"),
         (
-            "CPU latency at 256x256 and 512x512 (all backends, one run, quiet machine)",
+            "CPU latency (all backends and the auto choice, one run, quiet machine)",
             "backend_speed.md",
             "DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_backend_speed.py -m 'slow or not slow'",
         ),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from dcpt_sdk import imaging
 from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.degradations import available, degrade, degrade_array, get
@@ -88,8 +89,22 @@ def _single(args: argparse.Namespace) -> None:
     if args.output is None:
         raise UnsupportedOptionError("-d needs an output file: add -o OUT.png")
     params = dict(_parse_setting(s) for s in args.set)
-    degraded = degrade(_open(args.image), args.degradation, args.seed, **params)
-    _write_atomic(degraded, Path(args.output))
+    # The SDK's reader and writer, not Pillow's: 16-bit stays 16-bit (Pillow opens 16-bit RGB
+    # PNG at 8 bits), EXIF orientation is applied, ICC carried, the write is atomic.
+    output = Path(args.output)
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise DcptError(f"output folder {str(folder)!r} does not exist; create it first")
+    loaded = imaging.read_image(args.image)
+    degraded = degrade(loaded.pixels, args.degradation, args.seed, **params)
+    if degraded.dtype == np.uint16 and output.suffix.lower() not in (".png", ".tif", ".tiff"):
+        print(
+            f"note: {output.suffix} stores 8 bits per sample; the 16-bit result is written at "
+            "8 bits (use .png or .tif to keep 16)",
+            file=sys.stderr,
+        )
+        degraded = ((degraded.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    imaging.write_image(output, degraded, icc_profile=loaded.icc_profile)
 
 
 def _parse_setting(text: str) -> tuple[str, Any]:

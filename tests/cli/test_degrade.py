@@ -80,7 +80,7 @@ def test_bad_name_lists_valid_names(
         (["-d", "noise"], "-d needs an output file"),
         (["-d", "noise", "-o", "{tmp}/x.png", "--set", "sigma"], "--set takes KEY=VALUE"),
         (["-d", "noise", "-o", "{tmp}/x.png", "--set", "sigma=loud"], "sigma='loud' is not valid"),
-        (["-d", "noise", "-o", "{tmp}/x.unknown"], "cannot tell the image format"),
+        (["-d", "noise", "-o", "{tmp}/x.unknown"], "unknown image suffix '.unknown'"),
         (["-d", "noise", "-o", "{tmp}/missing/x.png"], "does not exist"),
         (["--sheet", "{tmp}/s.png", "--set", "sigma=3"], "--set applies to -d only"),
     ],
@@ -106,8 +106,25 @@ def test_unwritable_mode_for_format(tmp_path: Path, capsys: pytest.CaptureFixtur
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (16, 16), (10, 20, 30, 128)).save(rgba)
     assert main([str(rgba), "-d", "rain", "-o", str(tmp_path / "o.jpg")]) == 1
-    assert "cannot write a RGBA image as JPEG" in _one_line_error(capsys)
+    assert "cannot write RGBA pixels to" in _one_line_error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rgba.png"]
+
+
+def test_a_16_bit_input_gives_a_16_bit_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The defect: dcpt-degrade wrote an 8-bit PNG from a 16-bit one (Pillow's 8-bit read)."""
+    from dcpt_sdk.imaging import read_image, write_image
+
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "in.png", (rng.random((20, 24, 3)) * 65535).astype(np.uint16))
+    assert main([str(tmp_path / "in.png"), "-d", "noise", "-o", str(tmp_path / "o.png")]) == 0
+    out = read_image(tmp_path / "o.png").pixels
+    assert out.dtype == np.uint16 and out.shape == (20, 24, 3)
+    assert len(np.unique(out % 257)) > 1  # real 16-bit values, not 8-bit ones scaled up
+    assert main([str(tmp_path / "in.png"), "-d", "noise", "-o", str(tmp_path / "o.jpg")]) == 0
+    assert "written at 8 bits (use .png or .tif to keep 16)" in capsys.readouterr().err
+    assert read_image(tmp_path / "o.jpg").pixels.dtype == np.uint8
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
