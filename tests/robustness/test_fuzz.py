@@ -213,3 +213,28 @@ def test_the_valid_sources_themselves_read(tmp_path: Path) -> None:
     """The generator starts from files the reader accepts (else every case would be trivial)."""
     for path in _valid_images(tmp_path):
         assert read_image(path).pixels.size > 0, path.name
+
+
+def test_peak_memory_of_the_image_fuzz_stays_bounded(tmp_path: Path) -> None:
+    """Declared bombs and lying headers are refused before they allocate: the whole default
+    fuzz run, in its own process, peaks within 500 MB beyond the interpreter with torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, resource, sys; from pathlib import Path; "
+        "sys.path.insert(0, sys.argv[1]); "
+        "spec = importlib.util.spec_from_file_location('fuzz', sys.argv[2]); "
+        "fuzz = importlib.util.module_from_spec(spec); spec.loader.exec_module(fuzz); "
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "fuzz._read_all(Path(sys.argv[3]), fuzz.DEFAULT_CASES); "
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)"
+    )
+    tests = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tests), str(Path(__file__).resolve()), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(done.stdout.strip().splitlines()[-1]) < 500, done.stdout
