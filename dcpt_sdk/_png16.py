@@ -9,8 +9,6 @@ chunk on the way out (OpenCV keeps neither).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,27 +27,6 @@ def _cv2() -> Any:
     import cv2
 
     return cv2
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """libpng prints its complaint about a bad file straight to file descriptor 2 (OpenCV's
-    log level does not reach it); the caller raises a clear error instead, so fd 2 points at
-    /dev/null for the decode and is restored after. Structural damage (truncation, CRC) is
-    caught before libpng sees the file (imaging._check_png_crcs), so this only hides libpng's
-    words about the rare corrupt stream whose CRCs are right."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr at all: nothing to hide
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def needs_png16(data: bytes) -> bool:
@@ -77,8 +54,8 @@ def read_png16(data: bytes) -> tuple[np.ndarray, bytes | None]:
     Gray + alpha comes back as RGBA (gray replicated). Raises ValueError on a file libpng rejects.
     """
     cv2 = _cv2()
-    with _quiet_stderr():
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # libpng's own words about a bad file are silenced by the caller (dcpt_sdk._quiet).
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
         raise ValueError("corrupt or truncated 16-bit PNG (libpng could not decode it)")
     code = cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, features
 
 from dcpt_sdk import _bmp_rgba, _png16, _tiff16
+from dcpt_sdk._quiet import quiet_decoders
 
 try:
     from PIL import ImageCms as _ImageCms
@@ -142,7 +143,8 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
     path = Path(path)
     data = _read_bytes(path)
     try:
-        return _decode(data)
+        with quiet_decoders():
+            return _decode(data)
     # Pillow's plugins raise many exception types on bad input; every one means "unreadable".
     except Exception as exc:
         raise InvalidImageError(
