@@ -49,7 +49,14 @@ def _batches(
     dataset: ConcatSources, workers: int, epochs: int = 2
 ) -> list[dict[str, torch.Tensor]]:
     sampler = EpochSampler(len(dataset), seed=0)
-    loader = DataLoader(dataset, batch_size=2, sampler=sampler, num_workers=workers)
+    # spawn, not Linux's default fork: by this point the test process has loaded OpenVINO,
+    # ONNX Runtime, NNCF and OpenCV with their thread pools, and forking such a process crashed
+    # it (SIGSEGV) at the end of a full suite run. Spawned workers start clean, as the training
+    # scripts' own processes do; the property tested (same batches) is the same.
+    context = "spawn" if workers else None
+    loader = DataLoader(
+        dataset, batch_size=2, sampler=sampler, num_workers=workers, multiprocessing_context=context
+    )
     out = []
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
