@@ -49,14 +49,7 @@ def _batches(
     dataset: ConcatSources, workers: int, epochs: int = 2
 ) -> list[dict[str, torch.Tensor]]:
     sampler = EpochSampler(len(dataset), seed=0)
-    # spawn, not Linux's default fork: by this point the test process has loaded OpenVINO,
-    # ONNX Runtime, NNCF and OpenCV with their thread pools, and forking such a process crashed
-    # it (SIGSEGV) at the end of a full suite run. Spawned workers start clean, as the training
-    # scripts' own processes do; the property tested (same batches) is the same.
-    context = "spawn" if workers else None
-    loader = DataLoader(
-        dataset, batch_size=2, sampler=sampler, num_workers=workers, multiprocessing_context=context
-    )
+    loader = DataLoader(dataset, batch_size=2, sampler=sampler, num_workers=workers)
     out = []
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
@@ -80,13 +73,36 @@ def test_same_seed_epoch_index_same_sample_and_others_differ(photos: list[Path])
     assert not torch.equal(first["lq"], _clean_set(photos, seed=1)[(3, 4)]["lq"])
 
 
-def test_two_workers_give_the_same_batches_as_none(photos: list[Path]) -> None:
-    data = _clean_set(photos)
+def _compare_workers(folder: str) -> None:
+    """Two DataLoader workers give the batches no worker gives (run in a fresh process)."""
+    data = _clean_set(sorted(Path(folder).glob("*.png")))
     plain, parallel = _batches(data, 0), _batches(data, 2)
     assert len(plain) == len(parallel) == 6
     for a, b in zip(plain, parallel, strict=True):
         for key in a:
             assert torch.equal(a[key], b[key])
+
+
+def test_two_workers_give_the_same_batches_as_none(photos: list[Path]) -> None:
+    """In a fresh interpreter, as training runs: at the end of a full suite the test process
+    has loaded OpenVINO, ONNX Runtime, NNCF and OpenCV, and starting DataLoader workers from
+    it crashed it with SIGSEGV (fork and spawn alike; not reproduced with any subset of the
+    suite, see the closing note of this change)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+        "import test_train_data as t; t._compare_workers(sys.argv[3])"
+    )
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(here), str(here.parent), str(photos[0].parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_global_random_state_does_not_matter(photos: list[Path]) -> None:
