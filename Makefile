@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade --quiet pip
 	$(PIP) install --quiet "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	# setuptools warns on every editable install that a folder named like the package may shadow
-	# it; here that folder IS the package (the editable install maps it), so the warning is noise.
+# setuptools warns on every editable install that a folder named like the package may shadow
+# it; here that folder IS the package (the editable install maps it), so the warning is noise.
 	PYTHONWARNINGS="ignore:Editable installation" $(PIP) install --quiet -e ".[cpu,dev]"
 	touch $@
 
