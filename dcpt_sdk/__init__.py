@@ -7,7 +7,8 @@ The public API is small and stable::
     clean = restorer.run("rainy.png")
     probs = restorer.classify("rainy.png")                 # {"derain": 0.93, ...}
 
-Importing dcpt_sdk needs only numpy, torch, pillow and safetensors; ONNX Runtime, OpenVINO,
+Importing dcpt_sdk needs only numpy, torch, pillow and safetensors (the 16-bit PNG/TIFF codecs,
+OpenCV and tifffile, are core dependencies imported on first use); ONNX Runtime, OpenVINO,
 TensorRT, NNCF and Accelerate are imported only by the code that uses them.
 """
 

@@ -614,17 +614,16 @@ def _tiff_without(data: bytes, tag: int, *, zero: bool = False) -> bytes:
 
 
 def test_tiff_header_damage_reads_as_words_not_numbers(tmp_path):
-    """A 16-bit TIFF missing StripByteCounts gave the bare '279'; RowsPerStrip 0 'integer
-    division or modulo by zero'."""
-    write_image(tmp_path / "a.tif", np.full((4, 6, 3), 999, np.uint16))
+    """A 16-bit TIFF missing StripByteCounts gave the bare '279' (tifffile, like libtiff, now
+    derives the counts and reads it); RowsPerStrip 0 gave 'integer division or modulo by zero'."""
+    pixels = np.full((4, 6, 3), 999, np.uint16)
+    write_image(tmp_path / "a.tif", pixels)
     data = (tmp_path / "a.tif").read_bytes()
     (tmp_path / "missing.tif").write_bytes(_tiff_without(data, 279))
-    with pytest.raises(InvalidImageError, match=r"required tag 279 \(StripByteCounts\)"):
-        read_image(tmp_path / "missing.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "missing.tif").pixels, pixels)
     (tmp_path / "zero.tif").write_bytes(_tiff_without(data, 278, zero=True))
-    with pytest.raises(InvalidImageError) as caught:
+    with pytest.raises(InvalidImageError, match=r"zero\.tif': corrupt header \(a size field"):
         read_image(tmp_path / "zero.tif")
-    assert "division" not in str(caught.value) and "zero.tif" in str(caught.value)
 
 
 @pytest.mark.slow
