@@ -173,6 +173,8 @@ def _reading(results: dict[str, Any]) -> list[str]:
         f"- Protocol (ii), the same total steps: DCPT is {verdict(deltas('scratch-ii'))}.",
     ]
     full = results.get("full_scale")
+    first = runs[seeds[0]]
+    ratio = first["dcpt-pretrain"]["sec_per_step"] / first["dcpt"]["sec_per_step"]
     if full:
         pre = full["pretrain_steps"]
         dcpt_curve = {int(k): v for k, v in full["dcpt_val_curve"].items()}
@@ -195,9 +197,9 @@ def _reading(results: dict[str, Any]) -> list[str]:
             "- Why an equal-total-steps comparison can show DCPT behind (the earlier single-seed "
             "run, -0.45 dB, spent 1000 of its 2000 steps on pre-training): the budget split. On "
             f"the full-length pair {why}; at equal fine-tuning steps it leads at "
-            f"{len(ahead_same_ft)} of {len(same_ft)} points. Pre-training steps also cost about "
-            "twice a fine-tuning step here (the table above), so equal steps is generous to "
-            "DCPT in compute.",
+            f"{len(ahead_same_ft)} of {len(same_ft)} points. Pre-training steps also cost "
+            f"{ratio:.1f}x a fine-tuning step in these runs (the facts above), so equal steps is "
+            "generous to DCPT in compute.",
         ]
     text += [
         "- Not varied here (so not ruled in or out): the learning rates, the classifier head's "
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = get_preset("synthetic-7d").classes
     items = evaluation_set()
     seeds: dict[str, Any] = {}
-    for folder in sorted(args.runs.glob("seed*")):
+    for folder in sorted(p for p in args.runs.glob("seed*") if p.is_dir()):
         if not all((folder / arm / "DONE").is_file() for arm in ARMS):
             print(f"skipping {folder.name}: not every arm has finished", file=sys.stderr)
             continue
