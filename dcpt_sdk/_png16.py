@@ -16,11 +16,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["needs_png16", "read_png16", "write_png16"]
+__all__ = ["SIGNATURE", "chunks", "needs_png16", "read_png16", "write_png16"]
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPES_16 = (2, 4, 6)  # RGB, gray + alpha, RGBA: what Pillow would cut to 8 bits
-_IHDR_END = len(_SIGNATURE) + 8 + 13 + 4
+_IHDR_END = len(SIGNATURE) + 8 + 13 + 4
 
 
 def _cv2() -> Any:
@@ -31,21 +31,30 @@ def _cv2() -> Any:
 
 def needs_png16(data: bytes) -> bool:
     """True for a 16-bit PNG with colour (RGB, RGBA) or gray+alpha, which Pillow would cut to 8 bit."""
-    if len(data) < 33 or not data.startswith(_SIGNATURE) or data[12:16] != b"IHDR":
+    if len(data) < 33 or not data.startswith(SIGNATURE) or data[12:16] != b"IHDR":
         return False
     return data[24] == 16 and data[25] in _COLOUR_TYPES_16
 
 
-def _chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, payload) of each whole chunk up to IEND."""
-    at = len(_SIGNATURE)
-    while at + 12 <= len(data):
-        length = int.from_bytes(data[at : at + 4], "big")
-        kind = data[at + 4 : at + 8]
-        yield kind, data[at + 8 : at + 8 + length]
+def chunks(data: bytes) -> Iterator[tuple[bytes, memoryview, bool]]:
+    """(type, payload view (no copy), CRC matches) of each chunk of a PNG, up to and with IEND.
+
+    Raises ValueError when the file ends before IEND (inside a chunk or between chunks).
+    """
+    view, at = memoryview(data), len(SIGNATURE)
+    while True:
+        if at + 12 > len(data):
+            raise ValueError("truncated PNG: the file ends before its IEND chunk")
+        length = int.from_bytes(view[at : at + 4], "big")
+        kind, end = bytes(view[at + 4 : at + 8]), at + 8 + length
+        if end + 4 > len(data):
+            name = kind.decode("latin-1", errors="replace")
+            raise ValueError(f"truncated PNG: the file ends inside its {name!r} chunk")
+        crc_ok = zlib.crc32(view[at + 4 : end]) == int.from_bytes(view[end : end + 4], "big")
+        yield kind, view[at + 8 : end], crc_ok
         if kind == b"IEND":
             return
-        at += 12 + length
+        at = end + 4
 
 
 def read_png16(data: bytes) -> tuple[np.ndarray, bytes | None]:
@@ -60,7 +69,7 @@ def read_png16(data: bytes) -> tuple[np.ndarray, bytes | None]:
         raise ValueError("corrupt or truncated 16-bit PNG (libpng could not decode it)")
     code = cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
     cv2.cvtColor(pixels, code, dst=pixels)  # in place: no second full-size array
-    exif = next((payload for kind, payload in _chunks(data) if kind == b"eXIf"), None)
+    exif = next((bytes(payload) for kind, payload, _ in chunks(data) if kind == b"eXIf"), None)
     return pixels, exif
 
 

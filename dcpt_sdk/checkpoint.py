@@ -7,7 +7,6 @@ files ({"params_ema": ..., "params": ...}), "module."/"net." prefixes and the re
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -24,6 +23,7 @@ from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk.archs import Architecture, detect_architecture, get_architecture
 from dcpt_sdk.errors import AmbiguousArchitectureWarning, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.spec import ClassifierSpec, ModelSpec
+from dcpt_sdk.user_cache import file_digest
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
@@ -42,14 +42,6 @@ _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
 _STRIPPED_PREFIXES = ("module.", "net.")
 _REFERENCE_NAFNET_DECODER = re.compile(r"^decoder(\d+)\.")
 _MAX_KEYS_LISTED = 8
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -359,7 +351,7 @@ def load_model(
         getattr(model, "attach_classifier")(classifier)  # noqa: B009 - RestorationNetwork API
         spec = spec.replace(classifier=classifier_spec)
     provenance = dict(spec.provenance)
-    provenance.setdefault("checkpoint_sha256", _sha256(file))
+    provenance.setdefault("checkpoint_sha256", file_digest(file))
     provenance.setdefault("source_file", file.name)
     setattr(model, "spec", spec.replace(provenance=provenance))  # noqa: B010
     return model.to(device).eval()

@@ -20,7 +20,6 @@ import contextlib
 import io
 import os
 import secrets
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,31 +212,19 @@ def _decode(data: bytes) -> LoadedImage:
         )
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def _check_png_crcs(data: bytes) -> None:
     """Refuse a truncated PNG or one whose chunk fails its CRC. Pillow checks the CRCs of the
     chunks it parses but not of IDAT, so a corrupt 8-bit image decoded into wrong pixels
     without a word."""
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(_png16.SIGNATURE):
         return
-    view, at = memoryview(data), len(_PNG_SIGNATURE)
-    while True:
-        if at + 12 > len(data):
-            raise InvalidImageError("truncated PNG: the file ends before its IEND chunk")
-        length = int.from_bytes(view[at : at + 4], "big")
-        end = at + 8 + length
-        kind = bytes(view[at + 4 : at + 8])
-        if end + 4 > len(data):
-            name = kind.decode("latin-1", errors="replace")
-            raise InvalidImageError(f"truncated PNG: the file ends inside its {name!r} chunk")
-        if zlib.crc32(view[at + 4 : end]) != int.from_bytes(view[end : end + 4], "big"):
-            name = kind.decode("latin-1", errors="replace")
-            raise InvalidImageError(f"corrupt PNG: chunk {name!r} fails its CRC check")
-        if kind == b"IEND":
-            return
-        at = end + 4
+    try:
+        for kind, _, crc_ok in _png16.chunks(data):
+            if not crc_ok:
+                name = kind.decode("latin-1", errors="replace")
+                raise InvalidImageError(f"corrupt PNG: chunk {name!r} fails its CRC check")
+    except ValueError as error:  # truncation, in the walker's words
+        raise InvalidImageError(str(error)) from None
 
 
 def _cmyk_to_rgb(image: Image.Image, icc: object) -> tuple[np.ndarray, bytes | None]:

@@ -652,3 +652,17 @@ def test_a_9000x9000_16_bit_png_reads_within_1_2_gb(tmp_path):
         check=True,
     )
     assert int(done.stdout.strip()) < 1200, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("depth", "colour_type"), [(16, 6), (8, 2)], ids=["16-bit RGBA", "8-bit RGB"]
+)
+def test_a_tiny_png_declaring_a_huge_image_is_one_clear_error(tmp_path, depth, colour_type):
+    """A 68-byte PNG whose IHDR declares 13000x13000 (under the bomb limit) gave 'MemoryError'."""
+    ihdr = struct.pack(">IIBBBBB", 13000, 13000, depth, colour_type, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+    data += _png_chunk(b"IDAT", zlib.compress(b"\0" * 20)) + _png_chunk(b"IEND", b"")
+    (tmp_path / "tiny.png").write_bytes(data)
+    with pytest.raises(InvalidImageError, match="truncated") as caught:
+        read_image(tmp_path / "tiny.png")
+    assert "MemoryError" not in str(caught.value)
