@@ -28,19 +28,16 @@ from quality_report import _scores, evaluation_set  # noqa: E402
 
 from dcpt_sdk.degradations import get_preset  # noqa: E402
 from dcpt_sdk.restorer import Restorer  # noqa: E402
+from dcpt_sdk.train.ship import run_facts  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARMS = ("dcpt", "scratch-i", "scratch-ii")
 
 
 def _run_facts(folder: Path) -> dict[str, float]:
-    """Steps trained and the mean measured seconds per step (from the run's metrics.jsonl)."""
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    timed = [r["sec_per_step"] for r in records if "sec_per_step" in r]
-    return {
-        "steps": max(r["step"] for r in records),
-        "sec_per_step": statistics.fmean(timed) if timed else float("nan"),
-    }
+    """Steps trained and the mean measured seconds per step (the model card's run facts)."""
+    steps, seconds = run_facts(folder)
+    return {"steps": steps, "sec_per_step": seconds / steps if steps else float("nan")}
 
 
 def _val_curve(folder: Path) -> dict[int, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import pytest
 import torch
 
 from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.user_cache import cpu_name
 
 MODEL = os.environ.get("DCPT_BENCH_MODEL", "default")
 WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
@@ -169,17 +169,7 @@ def _input(size: int) -> torch.Tensor:
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("label", [c[0] for c in CONFIGS])
 def test_backend_speed(benchmark: Any, runners: dict, label: str, size: int) -> None:
-    x = _input(size)
-    run = runners[label]
-    out = run(x)  # warm-up (compilation, first allocations) outside the timing
-    reference = runners["torch fp32"](x)
-    error = float(torch.mean((out.clamp(0, 1) - reference.clamp(0, 1)).double() ** 2))
-    _psnr[(label, size)] = math.inf if error == 0 else 10 * math.log10(1.0 / error)
-    benchmark.group = f"{MODEL} {size}x{size}, batch 1"
-    benchmark.pedantic(run, args=(x,), rounds=5, iterations=1, warmup_rounds=1)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:  # None under --benchmark-disable
-        _medians[(label, size)] = stats.stats.median * 1000.0
+    _measure(benchmark, runners, label, size, f"{size}x{size}", rounds=5, warmup=1)
 
 
 @pytest.mark.slow
@@ -187,17 +177,26 @@ def test_backend_speed(benchmark: Any, runners: dict, label: str, size: int) -> 
 def test_tiled_speed(benchmark: Any, tiled_runners: dict, label: str) -> None:
     if label not in tiled_runners:
         pytest.skip("no auto runner")
-    x = _input(TILED)
-    run = tiled_runners[label]
-    out = run(x)
-    reference = tiled_runners["torch fp32"](x)
-    error = float(torch.mean((out.clamp(0, 1) - reference.clamp(0, 1)).double() ** 2))
-    _psnr[(label, TILED)] = math.inf if error == 0 else 10 * math.log10(1.0 / error)
-    benchmark.group = f"{MODEL} {TILED}x{TILED} (512 px tiles), batch 1"
-    benchmark.pedantic(run, args=(x,), rounds=2, iterations=1, warmup_rounds=0)
+    group = f"{TILED}x{TILED} (512 px tiles)"
+    _measure(benchmark, tiled_runners, label, TILED, group, rounds=2, warmup=0)
+
+
+def _measure(
+    benchmark: Any, calls: dict, label: str, size: int, group: str, *, rounds: int, warmup: int
+) -> None:
+    """One row: PSNR against torch fp32 on the same input, then the median of ``rounds``."""
+    from dcpt_sdk.metrics import psnr
+
+    x = _input(size)
+    run = calls[label]
+    out = run(x)  # warm-up (compilation, first allocations) outside the timing
+    reference = calls["torch fp32"](x).clamp(0, 1)
+    _psnr[(label, size)] = psnr(out.numpy(), reference.numpy())
+    benchmark.group = f"{MODEL} {group}, batch 1"
+    benchmark.pedantic(run, args=(x,), rounds=rounds, iterations=1, warmup_rounds=warmup)
     stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        _medians[(label, TILED)] = stats.stats.median * 1000.0
+    if stats is not None:  # None under --benchmark-disable
+        _medians[(label, size)] = stats.stats.median * 1000.0
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -214,14 +213,11 @@ def test_machine_peak(benchmark: Any, precision: str) -> None:
 
 
 def _flops(size: int) -> float:
-    """FLOPs of one restorer pass at size x size (torch.utils.flop_counter; memoised)."""
+    """FLOPs of one restorer pass at size x size (the model card's counter; memoised)."""
     if size not in _flop_cache:
-        from torch.utils.flop_counter import FlopCounterMode
+        from dcpt_sdk.train.ship import flops_at
 
-        network = _network()
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            network(torch.zeros(1, 3, size, size))
-        _flop_cache[size] = float(counter.get_total_flops())
+        _flop_cache[size] = flops_at(_network(), size)
     return _flop_cache[size]
 
 
@@ -234,15 +230,6 @@ def _peak_precision(label: str) -> str:
     if label.startswith("Restorer"):
         return "bf16" if any(" bf16 " in s.split(" at ")[0] for s in _auto_summary) else "fp32"
     return "bf16" if ("bf16" in label or "int8" in label) else "fp32"
-
-
-def _cpu() -> str:
-    for line in (
-        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    ):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def _facts() -> dict[str, Any]:
@@ -263,7 +250,7 @@ def _facts() -> dict[str, Any]:
         )
     return {
         "model": _network().spec.name or MODEL,
-        "cpu": _cpu(),
+        "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "peak_gflop_per_s": _peaks,
@@ -283,7 +270,7 @@ def _table() -> str:
     lines = [
         f"# Backend speed: {_network().spec.name or MODEL}, batch 1, median of 5 calls",
         "",
-        f"CPU: {_cpu()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}. "
+        f"CPU: {cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}. "
         "Written by benchmarks/test_backend_speed.py; compare rows of one run only.",
         f"Machine peak in this run ({PEAK_SIDE}x{PEAK_SIDE} torch matmul): {peaks or 'not run'}. "
         f"Model FLOPs at 512x512: {_flops(512) / 1e9:.1f} GFLOP (torch.utils.flop_counter).",
@@ -326,7 +313,7 @@ def _plot(path: Path) -> None:
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(sizes))], [f"{s}x{s}" for s in sizes])
     ax.set_yscale("log")
     ax.set_ylabel("ms per image (median)")
-    ax.set_title(f"{_network().spec.name or MODEL} on {_cpu()}")
+    ax.set_title(f"{_network().spec.name or MODEL} on {cpu_name()}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)

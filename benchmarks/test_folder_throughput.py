@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 from dcpt_sdk.cli.restore import main
 from dcpt_sdk.export.inputs import sample_crops
 from dcpt_sdk.imaging import write_image
+from dcpt_sdk.user_cache import cpu_name
 
 WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
 RESULTS = Path(__file__).parent / "results" / "folder_throughput.md"
@@ -54,7 +54,8 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
         RESULTS.write_text(_table(), encoding="utf-8")
         facts = {f"{b}{' no-pipeline' if s else ''}": r for (b, s), r in _rates.items()}
         RESULTS.with_suffix(".json").write_text(
-            json.dumps({"cpu": _cpu(), "images": COUNT, "side": SIDE, "images_per_s": facts}) + "\n"
+            json.dumps({"cpu": cpu_name(), "images": COUNT, "side": SIDE, "images_per_s": facts})
+            + "\n"
         )
 
 
@@ -85,19 +86,11 @@ def test_folder_throughput(
         _rates[(backend, sequential)] = COUNT / stats.stats.median
 
 
-def _cpu() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    names = [
-        line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")
-    ]
-    return names[0] if names else platform.processor() or "unknown CPU"
-
-
 def _table() -> str:
     lines = [
         f"# dcpt-restore folder throughput: {COUNT} PNG photos of {SIDE}x{SIDE}",
         "",
-        f"CPU: {_cpu()}, {torch.get_num_threads()} torch threads; one run, quiet machine. "
+        f"CPU: {cpu_name()}, {torch.get_num_threads()} torch threads; one run, quiet machine. "
         "Written by benchmarks/test_folder_throughput.py (model opening included).",
         "",
         "| backend | pipelined (images/s) | --no-pipeline (images/s) | pipeline gain |",

@@ -27,6 +27,7 @@ from torch import nn
 
 from dcpt_sdk._optional import is_available
 from dcpt_sdk.artifact import ArtifactInfo, is_artifact_dir, read_artifact
+from dcpt_sdk.formats import get_format
 from dcpt_sdk.spec import spec_of
 from dcpt_sdk.user_cache import cache_dir, cpu_flags, digest, tool_versions
 
@@ -39,7 +40,6 @@ AUTO_EXPORTS: tuple[tuple[str, str], ...] = (
     ("openvino", "bf16"),
     ("onnx", "fp32"),
 )
-_MODULE = {"openvino": "openvino", "onnx": "onnxruntime"}
 _log = logging.getLogger("dcpt_sdk")
 
 
@@ -66,7 +66,7 @@ def cached_exports(network: nn.Module, weights_digest: str) -> list[tuple[Path, 
     )
     found = []
     for fmt, precision in AUTO_EXPORTS:
-        if not is_available(_MODULE[fmt]):
+        if not is_available(get_format(fmt).python_module):
             continue
         if precision == "bf16" and not cpu_has_native_bf16():
             continue

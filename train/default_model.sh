@@ -61,26 +61,18 @@ for phase in $PHASES; do
         run_phase scratch "$RUNS/scratch" train/finetune.py --max-steps "$FT_STEPS" \
             --set finetune.train_classifier=false
         ;;
-    finetune2)
-        PHASE_CONFIG=train/configs/default-model-stage2.yaml run_phase finetune2 \
-            "$RUNS/finetune2" train/finetune.py --max-steps "$FT2_STEPS" \
-            --init "$RUNS/finetune/last.safetensors"
-        ;;
-    scratch2)
-        # The baseline gets the same stage 2, so the two differ only in DCPT pre-training.
-        PHASE_CONFIG=train/configs/default-model-stage2.yaml run_phase scratch2 \
-            "$RUNS/scratch2" train/finetune.py --max-steps "$FT2_STEPS" \
-            --init "$RUNS/scratch/last.safetensors" --set finetune.train_classifier=false
-        ;;
-    finetune3)
-        PHASE_CONFIG=train/configs/default-model-stage3.yaml run_phase finetune3 \
-            "$RUNS/finetune3" train/finetune.py --max-steps "$FT3_STEPS" \
-            --init "$RUNS/finetune2/last.safetensors"
-        ;;
-    scratch3)
-        PHASE_CONFIG=train/configs/default-model-stage3.yaml run_phase scratch3 \
-            "$RUNS/scratch3" train/finetune.py --max-steps "$FT3_STEPS" \
-            --init "$RUNS/scratch2/last.safetensors" --set finetune.train_classifier=false
+    finetune[23] | scratch[23])
+        # A later stage continues the previous stage of the same line (DCPT or scratch) with its
+        # own config; the baseline gets every stage too, so the two differ only in pre-training.
+        line=${phase%[23]} stage=${phase: -1}
+        previous=$line$((stage - 1))
+        [[ $previous == finetune1 || $previous == scratch1 ]] && previous=$line
+        steps_var=FT${stage}_STEPS
+        extra=()
+        [[ $line == scratch ]] && extra=(--set finetune.train_classifier=false)
+        PHASE_CONFIG=train/configs/default-model-stage$stage.yaml run_phase "$phase" \
+            "$RUNS/$phase" train/finetune.py --max-steps "${!steps_var}" \
+            --init "$RUNS/$previous/last.safetensors" "${extra[@]}"
         ;;
     ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune3/last.safetensors" --runs "$RUNS" ;;
     *)

@@ -23,7 +23,7 @@ from dcpt_sdk.spec import spec_of
 from dcpt_sdk.train.photos import sources_table
 from dcpt_sdk.zoo import DEFAULT_MODEL, ZOO_DIR
 
-__all__ = ["flops_at", "main", "ship"]
+__all__ = ["flops_at", "main", "run_facts", "ship"]
 
 # The weights are this project's work, trained on the photos listed in the card; the licence is
 # the project's. china.jpg and flower.jpg (CC BY 2.0) ask for attribution, which the card gives.
@@ -40,7 +40,7 @@ def flops_at(model: torch.nn.Module, size: int = 512) -> float:
     return float(counter.get_total_flops())
 
 
-def _run_facts(run_dir: Path) -> tuple[int, float]:
+def run_facts(run_dir: Path) -> tuple[int, float]:
     """(last step, training wall seconds) of one run: its logged seconds per step x steps."""
     seconds, step = 0.0, 0
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
@@ -107,7 +107,7 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
     ]
     for label, run in phases:
         if (run / "metrics.jsonl").is_file():
-            steps, seconds = _run_facts(run)
+            steps, seconds = run_facts(run)
             lines.append(f"| {label} | {steps} | {seconds / 60:.0f} min |")
     lines += [
         "",
