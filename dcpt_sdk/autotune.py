@@ -163,18 +163,13 @@ def choose(
     cache_file = cache_dir() / "autotune" / f"{key[:40]}.json"
     cached = _read_cache(cache_file) if use_cache else None
     if cached is not None:
-        by_label = {(m.backend, m.precision, m.source): m for m in cached}
-        ranked = sorted(
-            (c for c in pool if (c.backend, c.precision, c.source) in by_label),
-            key=lambda c: _rank_key(by_label[(c.backend, c.precision, c.source)]),
-        )
-        for candidate in ranked:
-            chosen = by_label[(candidate.backend, candidate.precision, candidate.source)]
-            if chosen.ms is None:
-                break
-            runtime = candidate.open()
+        by_label = {(m.backend, m.precision, m.source): m for m in cached if m.ms is not None}
+        timed = [c for c in pool if _names(c) in by_label]
+        if timed:
+            winner = min(timed, key=lambda c: _rank_key(by_label[_names(c)]))
+            chosen = by_label[_names(winner)]
             choice = AutoChoice(chosen, (*cached, *skipped), probe, min_psnr_db, cache_file, True)
-            return runtime, choice
+            return winner.open(), choice
     runtime, measured = _measure(pool, side, min_psnr_db)
     if use_cache:
         _write_cache(cache_file, measured)

@@ -59,9 +59,20 @@ def digest(value: Any) -> str:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 hex of a file's bytes (read in 1 MiB blocks)."""
+    """sha256 hex of a file's bytes (read in 1 MiB blocks).
+
+    Memoised per (path, size, mtime): opening a model hashes the same file for its provenance
+    (checkpoint.load_model) and for the auto cache key (model_source), and a process that opens
+    it again should not re-read it."""
+    info = Path(path).stat()
+    return _digest_of(str(Path(path).resolve()), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # part of the cache key only: a rewritten file is hashed again
     sha = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()

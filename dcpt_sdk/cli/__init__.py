@@ -14,11 +14,11 @@ __all__ = ["dcpt_degrade", "dcpt_export", "dcpt_restore"]
 
 def _run(module: str) -> NoReturn:
     try:
-        main = importlib.import_module(module).main
-    except KeyboardInterrupt:
+        status = importlib.import_module(module).main()
+    except KeyboardInterrupt:  # while importing (main() handles its own run)
         print("error: interrupted while starting", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(main())
+        status = 130
+    sys.exit(status)
 
 
 def dcpt_restore() -> NoReturn:

@@ -133,7 +133,7 @@ def collect_inputs(
     return found
 
 
-def _walk(folder: Path, skip: Path | None) -> Iterator[Path]:
+def _walk(folder: Path, skip: Path | None) -> list[Path]:
     """Image files under ``folder`` in sorted order, following symlinked folders once each."""
     seen: set[tuple[int, int]] = set()
     pending = [folder]
@@ -159,7 +159,7 @@ def _walk(folder: Path, skip: Path | None) -> Iterator[Path]:
                     files.append(path)
                 elif path.exists():
                     print(f"skipped {path}: not a regular file ({_kind(path)})", file=sys.stderr)
-    return iter(sorted(files))
+    return sorted(files)
 
 
 def _kind(path: Path) -> str:
@@ -272,8 +272,7 @@ class Pipeline:
     ) -> Iterator[tuple[tuple[Path, Path], Future[imaging.LoadedImage]]]:
         """(job, future of its decoded image), the next job's decode already started."""
         queued: deque[tuple[tuple[Path, Path], Future[imaging.LoadedImage]]] = deque()
-        jobs = iter(todo)
-        for job in jobs:
+        for job in todo:
             queued.append((job, _submit(self._reader, imaging.read_image, job[0])))
             if len(queued) > 1:
                 yield queued.popleft()

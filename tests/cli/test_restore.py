@@ -244,7 +244,7 @@ def test_a_failed_write_is_reported_and_the_run_goes_on(
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.0])
+@pytest.mark.parametrize("delay", [0.2, 0.5])
 def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path: Path, delay: float) -> None:
     """SIGINT lands while torch and the codecs import (the slow part of a cold start): exit
     130 and one 'error:' line, as an interrupt later in the run gives, never a traceback."""
@@ -265,7 +265,7 @@ def test_ctrl_c_while_starting_is_one_line_and_status_130(tmp_path: Path, delay:
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    if process.returncode == 0:
+    if process.returncode == 0 or "restored 1" in err:
         pytest.skip("the run finished before the signal arrived")
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: interrupted")
