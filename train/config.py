@@ -88,6 +88,8 @@ class SourceConfig:
         scale_range: clean, training: patches are resized by a factor drawn log-uniformly from
             [low, high] ([1, 1]: the photo's own scale).
         color_jitter: clean, training: brightness/saturation/channel-gain jitter strength.
+        channel_shuffle: clean, training: put the clean patch's RGB channels in a random order,
+            so the network cannot tie a colour cast to what a photo shows.
     """
 
     kind: Literal["clean", "paired"] = "clean"
@@ -104,6 +106,7 @@ class SourceConfig:
     limit: int = 0
     scale_range: tuple[float, float] = (1.0, 1.0)
     color_jitter: float = 0.0
+    channel_shuffle: bool = False
 
 
 @dataclass

@@ -223,6 +223,8 @@ class CleanFolderDataset(SampleSource):
         scale_range: training only: the patch is resized by a factor drawn from this range
             (log-uniform); (1, 1) crops at the photo's own scale.
         color_jitter: training only: brightness/saturation/channel-gain jitter (0: none).
+        channel_shuffle: training only: a random RGB channel order per patch (a dozen photos
+            otherwise teach colour priors: "this texture is brown").
         cache: keep decoded photos in memory (a training set of a few dozen photos is read
             thousands of times; decoding a large JPEG costs more than degrading a patch).
     """
@@ -237,6 +239,7 @@ class CleanFolderDataset(SampleSource):
         seed: int = 0,
         scale_range: tuple[float, float] = (1.0, 1.0),
         color_jitter: float = 0.0,
+        channel_shuffle: bool = False,
         cache: bool = True,
     ) -> None:
         if not files:
@@ -257,6 +260,7 @@ class CleanFolderDataset(SampleSource):
         self.seed = seed
         self.scale_range = (float(low), float(high))
         self.color_jitter = float(color_jitter)
+        self.channel_shuffle = channel_shuffle
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -278,6 +282,8 @@ class CleanFolderDataset(SampleSource):
                 gt = scaled_crop(photo, self.patch_size, self.scale_range, rng)
             (gt,) = dihedral([gt], rng)
             gt = color_jitter(gt, self.color_jitter, rng)
+            if self.channel_shuffle:
+                gt = np.ascontiguousarray(gt[..., rng.permutation(3)])
             label, degrade = self.degraders[int(rng.integers(len(self.degraders)))]
         else:
             image, which = divmod(index, len(self.degraders))

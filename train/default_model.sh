@@ -19,7 +19,8 @@ PRE_STEPS=${PRE_STEPS:-3000}
 FT_STEPS=${FT_STEPS:-10000}
 FT2_STEPS=${FT2_STEPS:-3000}
 FT3_STEPS=${FT3_STEPS:-5000}
-PHASES=${PHASES:-"photos pretrain finetune scratch finetune2 scratch2 finetune3 scratch3 ship"}
+FT4_STEPS=${FT4_STEPS:-8000}
+PHASES=${PHASES:-"photos pretrain finetune scratch finetune2 scratch2 finetune3 scratch3 finetune4 scratch4 ship"}
 # One thread per run: two torch threads on a 2-core machine shared with other work spin against
 # each other (see train/README.md); nice keeps the machine usable while it trains.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -61,10 +62,10 @@ for phase in $PHASES; do
         run_phase scratch "$RUNS/scratch" train/finetune.py --max-steps "$FT_STEPS" \
             --set finetune.train_classifier=false
         ;;
-    finetune[23] | scratch[23])
+    finetune[234] | scratch[234])
         # A later stage continues the previous stage of the same line (DCPT or scratch) with its
         # own config; the baseline gets every stage too, so the two differ only in pre-training.
-        line=${phase%[23]} stage=${phase: -1}
+        line=${phase%[234]} stage=${phase: -1}
         previous=$line$((stage - 1))
         [[ $previous == finetune1 || $previous == scratch1 ]] && previous=$line
         steps_var=FT${stage}_STEPS
@@ -74,10 +75,10 @@ for phase in $PHASES; do
             "$RUNS/$phase" train/finetune.py --max-steps "${!steps_var}" \
             --init "$RUNS/$previous/last.safetensors" "${extra[@]}"
         ;;
-    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune3/last.safetensors" --runs "$RUNS" ;;
+    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune4/last.safetensors" --runs "$RUNS" ;;
     *)
         echo "unknown phase '$phase' (photos pretrain finetune scratch finetune2 scratch2" \
-            "finetune3 scratch3 ship)" >&2
+            "finetune3 scratch3 finetune4 scratch4 ship)" >&2
         exit 2
         ;;
     esac

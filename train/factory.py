@@ -136,6 +136,7 @@ def _source(
             seed=seed,
             scale_range=source.scale_range,
             color_jitter=source.color_jitter,
+            channel_shuffle=source.channel_shuffle,
         )
     pairs = match_pairs(
         _folder(cfg.data, source.input_dir, "input"),

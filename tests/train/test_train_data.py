@@ -292,6 +292,25 @@ def test_scaled_crop_and_colour_jitter_stay_in_range_and_are_seeded() -> None:
     assert color_jitter(a, 0.0, np.random.default_rng(1)) is a
 
 
+def test_channel_shuffle_permutes_the_clean_patch_and_keeps_the_pair_consistent(
+    photos: list[Path],
+) -> None:
+    degraders = [(0, lambda gt, rng: gt * 0.5)]  # a known degradation: the pair must follow gt
+    plain = CleanFolderDataset(photos, degraders, patch_size=16, seed=3)
+    shuffled = CleanFolderDataset(photos, degraders, patch_size=16, seed=3, channel_shuffle=True)
+    changed = 0
+    for index in range(len(photos)):
+        lq_p, gt_p, _ = plain.sample(index, np.random.default_rng(index))
+        lq_s, gt_s, _ = shuffled.sample(index, np.random.default_rng(index))
+        # The same crop, flip and jitter draws; only the channel order may differ.
+        assert sorted(gt_s[..., c].tobytes() for c in range(3)) == sorted(
+            gt_p[..., c].tobytes() for c in range(3)
+        )
+        np.testing.assert_array_equal(lq_s, gt_s * 0.5)
+        changed += not np.array_equal(gt_s, gt_p)
+    assert changed  # three draws of a 3! permutation: identity every time is (1/6)^3
+
+
 def test_the_holdout_error_names_the_data_folder(photos: list[Path]) -> None:
     from dcpt_sdk.train.config import load_config
     from dcpt_sdk.train.data import DataError
