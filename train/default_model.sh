@@ -75,7 +75,11 @@ for phase in $PHASES; do
             "$RUNS/$phase" train/finetune.py --max-steps "${!steps_var}" \
             --init "$RUNS/$previous/last.safetensors" "${extra[@]}"
         ;;
-    ship) "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune4/last.safetensors" --runs "$RUNS" ;;
+    ship)
+        "$PY" -m dcpt_sdk.train.ship "$RUNS/finetune4/last.safetensors" --runs "$RUNS"
+        # The quality report's no-DCPT baseline (make quality), kept beside the benchmarks.
+        cp "$RUNS/scratch4/last.safetensors" benchmarks/models/default-scratch-baseline.safetensors
+        ;;
     *)
         echo "unknown phase '$phase' (photos pretrain finetune scratch finetune2 scratch2" \
             "finetune3 scratch3 finetune4 scratch4 ship)" >&2

@@ -68,9 +68,15 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
             "stage 3 (default-model-stage3.yaml: PSNR loss instead of L1, lower lr)",
             runs / "finetune3",
         ),
+        (
+            "stage 4 (default-model-stage4.yaml: PSNR loss, deblur/JPEG a third of the patches "
+            "each, RGB channels shuffled)",
+            runs / "finetune4",
+        ),
         ("baseline, not shipped: stage 1 from scratch (no DCPT pre-training)", runs / "scratch"),
         ("baseline, not shipped: its stage 2", runs / "scratch2"),
         ("baseline, not shipped: its stage 3", runs / "scratch3"),
+        ("baseline, not shipped: its stage 4", runs / "scratch4"),
     ]
     lines = [
         f"# {name}: the built-in default model",
