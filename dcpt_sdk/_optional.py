@@ -19,6 +19,11 @@ _EXTRA_OF_MODULE: dict[str, str] = {
     "yaml": "train",
     "tqdm": "train",
     "tensorrt": "gpu",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "ray": "ray",
+    "tritonclient": "triton",
 }
 
 

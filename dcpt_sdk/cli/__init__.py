@@ -9,7 +9,7 @@ import importlib
 import sys
 from typing import NoReturn
 
-__all__ = ["dcpt_degrade", "dcpt_export", "dcpt_restore"]
+__all__ = ["dcpt_degrade", "dcpt_export", "dcpt_restore", "dcpt_serve"]
 
 
 def _run(module: str) -> NoReturn:
@@ -31,3 +31,7 @@ def dcpt_export() -> NoReturn:
 
 def dcpt_degrade() -> NoReturn:
     _run("dcpt_sdk.cli.degrade")
+
+
+def dcpt_serve() -> NoReturn:
+    _run("dcpt_sdk.serve.cli")

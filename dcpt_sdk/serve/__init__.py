@@ -1,0 +1,1 @@
+"""dcpt-serve: one Restorer behind an HTTP service (the ``serve`` extra)."""
