@@ -41,6 +41,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageInfo",
     "LoadedImage",
+    "decode_image",
     "from_float",
     "from_pil",
     "gray_to_rgb",
@@ -140,14 +141,23 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
         ((768, 1024, 3), dtype('uint8'))
     """
     path = Path(path)
-    data = _read_bytes(path)
+    return decode_image(_read_bytes(path), str(path))
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> LoadedImage:
+    """:func:`read_image` of a file's bytes already in memory (read from an object store, say);
+    the same pixels as reading the file. ``name`` is what an error message calls the image.
+
+    Raises:
+        InvalidImageError: truncated, corrupt or non-image bytes (the message names ``name``).
+    """
     try:
         with quiet_decoders():
             return _decode(data)
     # Pillow's plugins raise many exception types on bad input; every one means "unreadable".
     except Exception as exc:
         raise InvalidImageError(
-            f"cannot read image '{path}': {_reason(exc)}; {_READ_HINT}"
+            f"cannot read image '{name}': {_reason(exc)}; {_READ_HINT}"
         ) from exc
 
 
