@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.abc
-import importlib.util
 import math
 import os
 import statistics
@@ -28,34 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
-# pyproject's package-dir mapping, for a checkout that is not pip-installed.
-_MAPPED = {"dcpt_sdk.runtimes": "runtimes", "dcpt_sdk.export": "export", "dcpt_sdk.train": "train"}
-
-
-class _CheckoutFinder(importlib.abc.MetaPathFinder):
-    """Finds dcpt_sdk.runtimes/export/train in the repository's top-level folders."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        for package, folder in _MAPPED.items():
-            if fullname != package and not fullname.startswith(package + "."):
-                continue
-            parts = fullname[len(package) :].lstrip(".").split(".") if fullname != package else []
-            base = ROOT.joinpath(folder, *parts)
-            if base.is_dir():
-                return importlib.util.spec_from_file_location(
-                    fullname, base / "__init__.py", submodule_search_locations=[str(base)]
-                )
-            if base.with_suffix(".py").is_file():
-                return importlib.util.spec_from_file_location(fullname, base.with_suffix(".py"))
-        return None
-
-
-sys.path.insert(0, str(ROOT))
-sys.meta_path.insert(0, _CheckoutFinder())
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 PRESETS = {
     # NAFNet-width32 of the NAFNet paper's GoPro model; width 64 is the DCPT paper's.

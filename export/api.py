@@ -27,13 +27,14 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from dcpt_sdk._files import chmod_like_new
 from dcpt_sdk._optional import require
+from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.artifact import CARD_FILE, ArtifactInfo, is_artifact_dir, write_artifact_info
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.export import verify
@@ -209,7 +210,9 @@ def _verify(
         verify.check(parity, verify.THRESHOLDS[info.precision], f"{info.format} {info.precision}")
         classifier_parity: dict[str, Any] = {}
         if info.classifier_file:
-            references = verify.reference_outputs(network.classify_logits, inputs)
+            # An artifact with a classifier file was exported from a RestorationNetwork.
+            classify = cast(RestorationNetwork, network).classify_logits
+            references = verify.reference_outputs(classify, inputs)
             classifier_parity = verify.measure_logits(runtime.classify_logits, references, inputs)
             threshold = verify.CLASSIFIER_THRESHOLDS[info.precision]
             verify.check(classifier_parity, threshold, f"{info.format} {info.precision} classifier")

@@ -7,9 +7,12 @@ Restormer's normalised attention from overflowing in fp16.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
+from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.formats import Precision
 from dcpt_sdk.runtimes.base import Runtime
@@ -81,12 +84,14 @@ class TorchRuntime(Runtime):
     def _infer_and_classify_impl(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         x = batch.to(self.device, non_blocking=True)
+        # Only reached when has_classifier holds, i.e. the model is a RestorationNetwork.
+        network = cast(RestorationNetwork, self.model)
         with torch.inference_mode():
             if self.precision == "fp32":
-                restored, logits = self.model.restore_and_classify(x)
+                restored, logits = network.restore_and_classify(x)
             else:
                 with torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[self.precision]):
-                    restored, logits = self.model.restore_and_classify(x)
+                    restored, logits = network.restore_and_classify(x)
         return restored.float(), logits.float()
 
     def close(self) -> None:

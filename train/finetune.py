@@ -16,33 +16,26 @@ Usage:
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-# Run as a script, Python puts train/ first on sys.path, where data.py, config.py, ... would
-# shadow top-level packages of the same names; this code imports them as dcpt_sdk.train.*.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+import torch
+from torch import nn
 
-from collections.abc import Callable, Sequence  # noqa: E402
-from typing import Any  # noqa: E402
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from dcpt_sdk.archs.base import RestorationNetwork  # noqa: E402
-from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model  # noqa: E402
-from dcpt_sdk.errors import ModelLoadError  # noqa: E402
-from dcpt_sdk.spec import ModelSpec, spec_of  # noqa: E402
-from dcpt_sdk.train.config import Config, ConfigError, config_to_dict  # noqa: E402
-from dcpt_sdk.train.ema import ModelEMA  # noqa: E402
-from dcpt_sdk.train.factory import (  # noqa: E402
+from dcpt_sdk.archs.base import RestorationNetwork
+from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model
+from dcpt_sdk.errors import ModelLoadError
+from dcpt_sdk.spec import ModelSpec, spec_of
+from dcpt_sdk.train.config import Config, ConfigError, config_to_dict
+from dcpt_sdk.train.ema import ModelEMA
+from dcpt_sdk.train.factory import (
     build_restorer,
     build_train_set,
     build_val_set,
     task_of,
 )
-from dcpt_sdk.train.loop import (  # noqa: E402
+from dcpt_sdk.train.loop import (
     TrainingRun,
     build_loader,
     config_from_args,
@@ -51,8 +44,8 @@ from dcpt_sdk.train.loop import (  # noqa: E402
     parse_args,
     run_main,
 )
-from dcpt_sdk.train.losses import RESTORATION_LOSSES, focal_loss  # noqa: E402
-from dcpt_sdk.train.validation import validate_classifier, validate_restorer  # noqa: E402
+from dcpt_sdk.train.losses import RESTORATION_LOSSES, focal_loss
+from dcpt_sdk.train.validation import validate_classifier, validate_restorer
 
 __all__ = ["FinetuneStep", "load_init", "main"]
 

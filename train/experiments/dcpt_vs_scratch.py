@@ -26,21 +26,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+import numpy as np
+import torch
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from dcpt_sdk.checkpoint import load_model  # noqa: E402
-from dcpt_sdk.imaging import read_image, write_image  # noqa: E402
-from dcpt_sdk.spec import spec_of  # noqa: E402
-from dcpt_sdk.train.config import Config, load_config  # noqa: E402
-from dcpt_sdk.train.factory import build_val_set, task_of  # noqa: E402
-from dcpt_sdk.train.metrics import PerClass, psnr, ssim  # noqa: E402
-from dcpt_sdk.train.validation import restore  # noqa: E402
-from dcpt_sdk.zoo.samples import SAMPLES_DIR  # noqa: E402
+from dcpt_sdk.checkpoint import load_model
+from dcpt_sdk.imaging import read_image, write_image
+from dcpt_sdk.spec import spec_of
+from dcpt_sdk.train.config import Config, load_config
+from dcpt_sdk.train.factory import build_val_set, task_of
+from dcpt_sdk.train.metrics import PerClass, psnr, ssim
+from dcpt_sdk.train.validation import restore
+from dcpt_sdk.zoo.samples import SAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 # scikit-image's bundled photos; astronaut, chelsea (= cat) and coffee are the held-out samples.

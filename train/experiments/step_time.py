@@ -18,14 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+import torch
 
-import torch  # noqa: E402
-
-from dcpt_sdk.train.config import Config, load_config  # noqa: E402
-from dcpt_sdk.train.factory import build_classifier, build_restorer, build_train_set, task_of  # noqa: E402
-from dcpt_sdk.train.losses import focal_loss, l1_loss  # noqa: E402
+from dcpt_sdk.train.config import Config, load_config
+from dcpt_sdk.train.factory import build_classifier, build_restorer, build_train_set, task_of
+from dcpt_sdk.train.losses import focal_loss, l1_loss
 
 Step = Callable[[], None]
 
