@@ -42,6 +42,7 @@ __all__ = [
     "ImageInfo",
     "LoadedImage",
     "decode_image",
+    "encode_image",
     "from_float",
     "from_pil",
     "gray_to_rgb",
@@ -531,18 +532,7 @@ def write_image(
     """
     path = Path(path)
     image_format = _format_of(path)
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise UnsupportedOptionError(f"quality must be an int in 1..100, got {quality!r}")
-    array = _checked(pixels)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    _check_fits_format(array, image_format, path)
-    icc = icc_profile if image_format in _ICC_FORMATS else None
-    if icc is not None and _matching_icc(icc, array) is None:
-        raise InvalidImageError(
-            f"the ICC profile given for '{path}' is not an RGB/GRAY profile matching "
-            f"{_describe(array)}; pass the profile read with this image, or icc_profile=None"
-        )
+    array, icc = _ready_to_encode(pixels, image_format, path, icc_profile, quality)
     try:
         _atomic_write(path, lambda fp: _encode(fp, array, image_format, icc, quality))
     except (OSError, ValueError) as exc:
@@ -550,6 +540,58 @@ def write_image(
             f"cannot write image '{path}': {exc}; check that the folder is writable and "
             "the disk has space"
         ) from exc
+
+
+def encode_image(
+    pixels: np.ndarray,
+    image_format: str,
+    icc_profile: bytes | None = None,
+    quality: int = 95,
+) -> bytes:
+    """:func:`write_image` into bytes in memory (an HTTP response body, say): the same checks,
+    options and encoders, the same bytes a file of that format would hold.
+
+    ``image_format`` is "png", "jpeg" (or "jpg"), "tiff" (or "tif"), "webp" or "bmp", in any case.
+
+    Raises:
+        UnsupportedOptionError: an unknown format, or quality outside 1..100.
+        InvalidImageError: pixels the format cannot hold (16-bit to JPEG/WebP/BMP, alpha to
+            JPEG), bad arrays.
+
+    Example:
+        >>> png_bytes = encode_image(restored, "png", icc_profile=loaded.icc_profile)
+    """
+    known = _FORMAT_OF_SUFFIX.get("." + str(image_format).lower())
+    if known is None:
+        names = ", ".join(suffix[1:] for suffix in IMAGE_SUFFIXES)
+        raise UnsupportedOptionError(f"unknown image format {image_format!r}; use one of {names}")
+    target = Path(f"<{known} bytes>")  # what the shared messages call the output
+    array, icc = _ready_to_encode(pixels, known, target, icc_profile, quality)
+    buffer = io.BytesIO()
+    try:
+        _encode(buffer, array, known, icc, quality)
+    except (OSError, ValueError) as exc:
+        raise InvalidImageError(f"cannot encode the image as {known}: {exc}") from exc
+    return buffer.getvalue()
+
+
+def _ready_to_encode(
+    pixels: np.ndarray, image_format: str, target: Path, icc_profile: bytes | None, quality: int
+) -> tuple[np.ndarray, bytes | None]:
+    """The checked array (H x W x 1 as H x W) and the profile to embed, or a clear error."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise UnsupportedOptionError(f"quality must be an int in 1..100, got {quality!r}")
+    array = _checked(pixels)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    _check_fits_format(array, image_format, target)
+    icc = icc_profile if image_format in _ICC_FORMATS else None
+    if icc is not None and _matching_icc(icc, array) is None:
+        raise InvalidImageError(
+            f"the ICC profile given for '{target}' is not an RGB/GRAY profile matching "
+            f"{_describe(array)}; pass the profile read with this image, or icc_profile=None"
+        )
+    return array, icc
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
