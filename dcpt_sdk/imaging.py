@@ -53,6 +53,7 @@ __all__ = [
     "to_float",
     "to_pil",
     "write_image",
+    "write_bytes_atomic",
     "write_text_atomic",
 ]
 
@@ -597,6 +598,11 @@ def _ready_to_encode(
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 text the same all-or-nothing way as :func:`write_image`."""
     _atomic_write(Path(path), lambda fp: fp.write(text.encode("utf-8")))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write bytes (a TensorRT plan) the same all-or-nothing way as :func:`write_image`."""
+    _atomic_write(Path(path), lambda fp: fp.write(data))
 
 
 def _format_of(path: Path) -> str:
