@@ -1,0 +1,153 @@
+"""dcpt-serve: restore images over HTTP with one DCPT model (FastAPI on uvicorn).
+
+Binds 127.0.0.1 unless --host says otherwise: the service has no authentication, so exposing it
+(--host 0.0.0.0) is a choice to make on purpose, behind a proxy that adds what it lacks. SIGTERM
+or Ctrl-C stops it gracefully: no new connections, requests in flight answered, then exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import socket
+import sys
+
+from dcpt_sdk._optional import require
+from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
+from dcpt_sdk.cli.common import run_command
+from dcpt_sdk.cli.restore import parse_tile
+from dcpt_sdk.errors import UnsupportedOptionError
+from dcpt_sdk.formats import FORMATS, PRECISIONS
+from dcpt_sdk.serve.settings import ServeSettings
+
+__all__ = ["build_parser", "main"]
+
+_DEFAULTS = ServeSettings()
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcpt-serve",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", default="default", help="zoo name, checkpoint or artifact dir")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
+    parser.add_argument("--port", type=int, default=8000)
+    # The model flags of dcpt-restore, same names and meanings.
+    parser.add_argument(
+        "--backend", default="auto", choices=["auto", *(f.backend for f in FORMATS)]
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or GPU")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS)
+    parser.add_argument(
+        "--min-psnr-db",
+        type=float,
+        default=DEFAULT_MIN_PSNR_DB,
+        help="quality floor of --backend auto (about 38 admits int8)",
+    )
+    parser.add_argument("--tile", default="auto", help="tile size in pixels, 'auto' or 'none'")
+    parser.add_argument("--tile-overlap", type=int, default=None)
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes, help="413 above"
+    )
+    limits.add_argument(
+        "--max-pixels", type=int, default=_DEFAULTS.max_pixels, help="width x height; 422 above"
+    )
+    limits.add_argument(
+        "--timeout-s", type=float, default=_DEFAULTS.timeout_s, help="per request; 504 after"
+    )
+    limits.add_argument(
+        "--queue-size",
+        type=int,
+        default=_DEFAULTS.queue_size,
+        help="requests waiting for the model; 503 + Retry-After beyond",
+    )
+    limits.add_argument(
+        "--max-batch", type=int, default=_DEFAULTS.max_batch, help="jobs per inference round"
+    )
+    limits.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=_DEFAULTS.batch_window_ms,
+        help="wait for same-size requests to batch (only where the backend gains: GPUs)",
+    )
+    parser.add_argument("--log-level", default="info", choices=_LOG_LEVELS)
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = ServeSettings(
+        max_body_bytes=args.max_body_bytes,
+        max_pixels=args.max_pixels,
+        timeout_s=args.timeout_s,
+        queue_size=args.queue_size,
+        max_batch=args.max_batch,
+        batch_window_ms=args.batch_window_ms,
+    )
+    tile = parse_tile(args.tile)
+    _check_can_listen(args.host, args.port)  # before the model loads, which can take 20 s
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        require(module, "dcpt-serve")
+    # Only now the heavy imports: a bad flag or a missing extra answers in a blink.
+    import uvicorn
+
+    from dcpt_sdk.restorer import Restorer
+    from dcpt_sdk.serve.app import create_app
+
+    restorer = Restorer(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        tile=tile,
+        tile_overlap=args.tile_overlap,
+        min_psnr_db=args.min_psnr_db,
+    )
+    print(f"{restorer}", file=sys.stderr)
+    if restorer.auto_choice is not None:
+        print(restorer.auto_choice.summary(), file=sys.stderr)
+    config = uvicorn.Config(
+        create_app(restorer, settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        # Requests in flight end within their own timeout; a shutdown waits that long, no more.
+        timeout_graceful_shutdown=math.ceil(settings.timeout_s) + 5,
+    )
+    try:
+        # uvicorn handles SIGTERM/SIGINT: stop accepting, finish requests, run the app's
+        # shutdown, then end by the signal's default action.
+        uvicorn.Server(config).run()
+    finally:
+        restorer.close()
+    return 0
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind the address once, as uvicorn will (SO_REUSEADDR, like asyncio's server), so a taken
+    port or a bad host is a one-line error now rather than a log line after the model loads."""
+    if not 1 <= port <= 65535:
+        raise UnsupportedOptionError(f"--port must be in 1..65535, got {port}")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise UnsupportedOptionError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port "
+            "(or --host), or stop the process that holds it"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service until SIGTERM or Ctrl-C; returns the exit status (1: a bad option)."""
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
