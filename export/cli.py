@@ -2,7 +2,9 @@
 
     dcpt-export MODEL --onnx --openvino --trt --precision fp16 int8 [--calib DIR] -o OUTDIR
 
-writes OUTDIR/onnx-fp16, OUTDIR/onnx-int8, OUTDIR/openvino-fp16, ... Format flags, precisions and
+writes OUTDIR/onnx-fp16, OUTDIR/onnx-int8, OUTDIR/openvino-fp16, ... With --triton, OUTDIR is a
+Triton model repository instead: OUTDIR/<name>-onnx-fp16/config.pbtxt + 1/model.onnx, ... (each
+artifact verified in a temporary folder first; export/triton.py). Format flags, precisions and
 the options each format accepts come from dcpt_sdk.formats.FORMATS. Every combination and option
 is checked before the first export starts; a DcptError prints one "error: ..." line, exit 1.
 """
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", nargs="+", choices=PRECISIONS, default=["fp32"], help="default: fp32"
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--triton",
+        action="store_true",
+        help="-o is a Triton model repository: write OUTDIR/<name>-<format>-<precision>/"
+        "config.pbtxt + 1/<model file> (+ a <...>-classifier model) instead of artifacts",
+    )
+    parser.add_argument(
+        "--triton-name", metavar="BASE", help="Triton model name stem (default: the model's name)"
+    )
     options = parser.add_argument_group("format options (each goes to the formats that take it)")
     for dest, (flag, kwargs) in _OPTION_FLAGS.items():
         options.add_argument(flag, dest=dest, **kwargs)
@@ -117,16 +130,56 @@ def _summary(info: Any) -> str:
     return f"PSNR >= {psnr:.1f} dB, max-abs {max_abs:.2e} vs torch fp32"
 
 
-def _load(model: str, arch: str | None) -> Any:
-    """The model, loaded once for every export; warnings become one "warning:" line each."""
-    from dcpt_sdk.export.api import _resolve_model
-
+@contextmanager
+def _warning_lines() -> Iterator[None]:
+    """Warnings inside become one "warning:" line each on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        network = _resolve_model(model, arch=arch)
+        yield
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
-    return network
+
+
+def _load(model: str, arch: str | None) -> Any:
+    """The model, loaded once for every export."""
+    from dcpt_sdk.export.api import _resolve_model
+
+    with _warning_lines():
+        return _resolve_model(model, arch=arch)
+
+
+def _run_triton(args: argparse.Namespace, plan: list[tuple[Format, str, dict[str, Any]]]) -> None:
+    """Each artifact is exported and verified in a temporary folder, then written into the
+    repository as Triton models: a failed export leaves nothing there."""
+    from dcpt_sdk.export import triton
+    from dcpt_sdk.export.api import _has_classifier, export
+
+    triton.require_triton()
+    if args.triton_name is not None:  # a bad name fails before the model is loaded
+        for fmt, precision, _ in plan:
+            triton.model_name(args.triton_name, fmt.name, precision)
+    network = _load(args.model, args.arch)
+    base = args.triton_name or triton.base_name(network.spec)
+    names = [triton.model_name(base, fmt.name, precision) for fmt, precision, _ in plan]
+    replaced = []
+    for name in names:  # every folder is checked before the first export starts
+        folders = triton.model_dirs(args.output, name, _has_classifier(network))
+        if any([triton.check_model_dir(folder) for folder in folders]):
+            replaced.append(name)
+    for (fmt, precision, options), name in zip(plan, names, strict=True):
+        if name in replaced:
+            print(f"{name}: replacing the existing Triton model(s) in {args.output}")
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="dcpt-triton-") as scratch:
+            info = export(network, fmt.name, precision, Path(scratch) / "artifact", **options)
+            with _warning_lines():
+                written = triton.write_triton_models(Path(scratch) / "artifact", args.output, name)
+        seconds = time.perf_counter() - started
+        models = ", ".join(folder.name for folder in written)
+        print(
+            f"{fmt.name}-{precision}: Triton {models} in {args.output} ({_summary(info)}; "
+            f"{seconds:.1f} s)"
+        )
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -141,6 +194,11 @@ def _run(args: argparse.Namespace) -> None:
             f"-o '{args.output}' is a file; give a folder (one artifact per format x precision "
             "goes inside it)"
         )
+    if args.triton_name is not None and not args.triton:
+        raise UnsupportedOptionError("--triton-name applies to --triton only")
+    if args.triton:
+        _run_triton(args, plan)
+        return
     targets = [args.output / f"{fmt.name}-{precision}" for fmt, precision, _ in plan]
     replaced = [target for target in targets if check_target(target)]  # every one, before work
     network = _load(args.model, args.arch)
