@@ -8,31 +8,30 @@ stopped. A bad file is reported and skipped; the exit status is 1 when any file 
 from __future__ import annotations
 
 import argparse
-import json
-import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from dcpt_sdk import imaging
 from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
 from dcpt_sdk.cli.common import Progress, run_command
+from dcpt_sdk.cli.jobs import (
+    Summary,
+    local_inputs,
+    local_output,
+    plan_jobs,
+    print_summary,
+    report_classes,
+    skip_done,
+)
 from dcpt_sdk.errors import DcptError, UnsupportedOptionError
 from dcpt_sdk.formats import FORMATS, PRECISIONS
 from dcpt_sdk.restorer import TileOption
 
 T = TypeVar("T")
-
-
-@dataclass
-class Summary:
-    restored: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files or folders (with --engine ray also URIs: s3://, gs://, file://, ...)",
     )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
-        type=Path,
         help="output folder (outputs mirror the inputs' relative paths), or an image file name "
         "when the input is one image",
     )
@@ -80,7 +81,50 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow -o to be the input folder itself (with --overwrite, REPLACES the originals)",
     )
+    parser.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local: this process; ray: a pool of Restorer actors on Ray Data, on a local Ray "
+        "instance or a cluster (pip install 'dcpt-sdk[ray]')",
+    )
+    ray = parser.add_argument_group("--engine ray")
+    ray.add_argument(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster to join ('auto': the one started on this machine with ray start; "
+        "default: $RAY_ADDRESS when set, as under ray job submit, else a new local instance "
+        "with this machine's CPUs)",
+    )
+    ray.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="Restorer actors (default: one per CPU of the cluster, one per GPU with GPUs)",
+    )
+    ray.add_argument(
+        "--num-gpus",
+        type=float,
+        default=None,
+        help="GPUs per actor (default: 1 when the cluster has GPUs, else 0)",
+    )
     return parser
+
+
+def _check_engine_options(args: argparse.Namespace) -> None:
+    """Refuse flags the chosen engine would ignore (never silently drop an option)."""
+    if args.engine == "local":
+        for flag in ("ray_address", "concurrency", "num_gpus"):
+            if getattr(args, flag) is not None:
+                name = "--" + flag.replace("_", "-")
+                raise UnsupportedOptionError(
+                    f"{name} applies to --engine ray only; add --engine ray or drop {name}"
+                )
+    elif args.no_pipeline:
+        raise UnsupportedOptionError(
+            "--no-pipeline applies to --engine local only (each Ray actor decodes, restores "
+            "and encodes its images in turn); drop --no-pipeline"
+        )
 
 
 def parse_tile(value: str) -> TileOption:
@@ -95,110 +139,37 @@ def parse_tile(value: str) -> TileOption:
     )
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def collect_inputs(
-    inputs: list[Path], output: Path | None = None, *, in_place: bool = False
-) -> list[tuple[Path, Path]]:
-    """(file, output path relative to -o) for every image file named or found in a folder.
-
-    The output tree is never walked (an output folder inside an input folder would otherwise
-    restore the previous run's outputs again on every rerun), and an input folder that IS the
-    output folder is refused unless ``in_place``. Symlinked folders are followed, each real
-    folder once (a link loop ends); an image-named entry that is no regular file (a FIFO, a
-    device, a socket) is skipped with a note on stderr rather than read (a FIFO would block).
-    """
-    found: list[tuple[Path, Path]] = []
-    for item in inputs:
-        if item.is_dir():
-            if output is not None and item.resolve() == output.resolve() and not in_place:
-                raise UnsupportedOptionError(
-                    f"-o '{output}' is the input folder itself: outputs would replace or be "
-                    "confused with the originals; choose another -o, or pass --in-place if you "
-                    "mean it (with --overwrite it replaces the originals)"
-                )
-            skip = output if output is not None and output.resolve() != item.resolve() else None
-            for path in _walk(item, skip):
-                found.append((path, path.relative_to(item)))
-        elif item.is_file():
-            found.append((item, Path(item.name)))
-        else:
-            raise UnsupportedOptionError(f"input '{item}' does not exist")
-    return found
-
-
-def _walk(folder: Path, skip: Path | None) -> list[Path]:
-    """Image files under ``folder`` in sorted order, following symlinked folders once each."""
-    seen: set[tuple[int, int]] = set()
-    pending = [folder]
-    files: list[Path] = []
-    while pending:
-        directory = pending.pop()
-        try:
-            info = directory.stat()
-            entries = sorted(directory.iterdir())
-        except OSError as error:
-            print(f"skipped {directory}: {error.strerror or error}", file=sys.stderr)
-            continue
-        if (info.st_dev, info.st_ino) in seen:
-            continue  # a folder reached again through a link (or a link loop)
-        seen.add((info.st_dev, info.st_ino))
-        for path in entries:
-            if skip is not None and _inside(path, skip):
-                continue
-            if path.is_dir():
-                pending.append(path)
-            elif path.suffix.lower() in imaging.IMAGE_SUFFIXES:
-                if path.is_file():
-                    files.append(path)
-                elif path.exists():
-                    print(f"skipped {path}: not a regular file ({_kind(path)})", file=sys.stderr)
-    return sorted(files)
-
-
-def _kind(path: Path) -> str:
-    mode = path.stat().st_mode
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a file"
-
-
 def restore_all(args: argparse.Namespace) -> int:
+    _check_engine_options(args)
+    if args.engine == "ray":
+        from dcpt_sdk.ray_restore import restore_folder
+
+        summary = restore_folder(
+            args.inputs,
+            args.output,
+            model=args.model,
+            backend=args.backend,
+            device=args.device,
+            precision=args.precision,
+            tile=parse_tile(args.tile),
+            tile_overlap=args.tile_overlap,
+            min_psnr_db=args.min_psnr_db,
+            classify=args.classify,
+            overwrite=args.overwrite,
+            in_place=args.in_place,
+            concurrency=args.concurrency,
+            num_gpus=args.num_gpus,
+            address=args.ray_address,
+        )
+        return print_summary(summary)
+    return _restore_locally(args)
+
+
+def _restore_locally(args: argparse.Namespace) -> int:
     from dcpt_sdk.restorer import Restorer
 
-    output = args.output
-    single_file = (
-        len(args.inputs) == 1
-        and args.inputs[0].is_file()
-        and output.suffix.lower() in imaging.IMAGE_SUFFIXES
-        and not output.is_dir()
-    )
-    if single_file:  # dcpt-restore in.png -o out.png
-        jobs = [(args.inputs[0], Path(output.name))]
-        output = output.parent
-    else:
-        if output.exists() and not output.is_dir():
-            raise UnsupportedOptionError(
-                f"-o '{output}' is a file; give a folder (or an image file name for one input)"
-            )
-        jobs = collect_inputs(args.inputs, output, in_place=args.in_place)
-    if not jobs:
-        raise UnsupportedOptionError(
-            f"no image files found in {[str(p) for p in args.inputs]} "
-            f"(looked for {', '.join(imaging.IMAGE_SUFFIXES)})"
-        )
-    for stale in imaging.sweep_stale_temp_files(output):
-        print(f"removed {stale} (left by an interrupted run)", file=sys.stderr)
+    inputs, output = local_inputs(args.inputs), local_output(args.output)
+    jobs, output = plan_jobs(inputs, output, in_place=args.in_place)
     restorer = Restorer(
         args.model,
         backend=args.backend,
@@ -214,13 +185,7 @@ def restore_all(args: argparse.Namespace) -> int:
     summary = Summary()
     classes: dict[str, dict[str, float]] = {}
     progress = Progress(len(jobs), "restoring")
-    todo = []
-    for source, relative in jobs:
-        if (output / relative).exists() and not args.overwrite:
-            summary.skipped.append(source)
-            progress.advance(f"skip {relative}")
-        else:
-            todo.append((source, relative))
+    todo = skip_done(jobs, output, overwrite=args.overwrite, summary=summary, progress=progress)
     with Pipeline(enabled=not args.no_pipeline) as pipeline:
         for (source, relative), loading in pipeline.read_ahead(todo):
             try:
@@ -239,8 +204,8 @@ def restore_all(args: argparse.Namespace) -> int:
         pipeline.collect(summary, wait=True)
     progress.close()
     if args.classify:
-        _report_classes(classes, output)
-    return _print_summary(summary)
+        report_classes(classes, output)
+    return print_summary(summary)
 
 
 class Pipeline:
@@ -314,28 +279,6 @@ def _submit(
     except Exception as error:  # delivered through the future, as a pool would
         future.set_exception(error)
     return future
-
-
-def _report_classes(classes: dict[str, dict[str, float]], output: Path) -> None:
-    lines = []
-    for name, probs in classes.items():
-        top = max(probs, key=probs.__getitem__)
-        print(f"{name}: {top} ({probs[top]:.2f})")
-        lines.append(json.dumps({"file": name, "degradation": top, "probabilities": probs}))
-    if lines:
-        output.mkdir(parents=True, exist_ok=True)
-        imaging.write_text_atomic(output / "degradations.jsonl", "\n".join(lines) + "\n")
-
-
-def _print_summary(summary: Summary) -> int:
-    print(
-        f"restored {len(summary.restored)}, skipped {len(summary.skipped)} (output exists; "
-        f"--overwrite replaces), failed {len(summary.failed)}",
-        file=sys.stderr,
-    )
-    for path, reason in summary.failed:
-        print(f"  failed: {path}: {reason}", file=sys.stderr)
-    return 1 if summary.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
