@@ -21,6 +21,7 @@ from typing import Any
 from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.errors import BackendError, DcptError, MissingDependencyError, UnsupportedOptionError
+from dcpt_sdk.imaging import write_bytes_atomic
 from dcpt_sdk.spec import ModelSpec
 
 __all__ = [
@@ -124,11 +125,20 @@ def require_tensorrt() -> ModuleType:
     return require("tensorrt", "TensorRT")
 
 
-def _parse_onnx(trt: Any, network: Any, logger: Any, onnx_path: Path) -> None:
+def _parse_onnx(trt: Any, network: Any, logger: Any, onnx_path: Path) -> str:
+    """Parse the graph into ``network``; the name of its one image input."""
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise DcptError(f"TensorRT could not parse '{onnx_path.name}': {errors or 'no details'}")
+    # The profile below covers one N x C x H x W input; any other input would be left without one.
+    names = [network.get_input(i).name for i in range(network.num_inputs)]
+    if len(names) != 1:
+        raise DcptError(
+            f"'{onnx_path.name}' has inputs {names}; a dcpt engine takes one image input "
+            "(export the graph with dcpt_sdk.export)"
+        )
+    return str(names[0])
 
 
 def build_engine(
@@ -163,13 +173,13 @@ def build_engine(
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    _parse_onnx(trt, network, logger, Path(onnx_path))
+    input_name = _parse_onnx(trt, network, logger, Path(onnx_path))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     if exact_fp32:
         config.clear_flag(trt.BuilderFlag.TF32)
     optimization = builder.create_optimization_profile()
-    optimization.set_shape(network.get_input(0).name, profile.min, profile.opt, profile.max)
+    optimization.set_shape(input_name, profile.min, profile.opt, profile.max)
     config.add_optimization_profile(optimization)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
@@ -177,4 +187,4 @@ def build_engine(
             f"TensorRT failed to build an engine from '{Path(onnx_path).name}' for profile "
             f"{profile.to_dict()} (see the TensorRT log above)"
         )
-    Path(engine_path).write_bytes(bytes(plan))
+    write_bytes_atomic(engine_path, bytes(plan))
