@@ -234,9 +234,11 @@
     }
     compare.hidden = !(beforeShown && afterShown);
     previewNote.hidden = beforeShown && afterShown;
+    const unshown = beforeShown ? "the restored image" : afterShown ? "the uploaded image" : "these images";
     previewNote.textContent = previewNote.hidden
       ? ""
-      : "This browser cannot display this image format; the download button has the restored file.";
+      : `This browser cannot display ${unshown} (a TIFF, say), so there is no before/after ` +
+        "view; the download button has the restored file.";
     statusLine.textContent = `Restored ${file.name}: ${top || "degradation not reported"}, ${formatMs(roundTripMs)} round trip.`;
     setState("done");
   }
