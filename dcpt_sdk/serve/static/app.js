@@ -35,6 +35,7 @@
     "image/jpeg": ".jpg",
     "image/webp": ".webp",
     "image/tiff": ".tif",
+    "image/bmp": ".bmp", // only for a BMP upload in its own format
   };
   const EXTENSION_OF_FORMAT = { png: ".png", jpeg: ".jpg", webp: ".webp", tiff: ".tif" };
 
@@ -54,7 +55,6 @@
     restoreButton.textContent = busy ? "Restoring…" : "Restore";
     form.setAttribute("aria-busy", String(busy));
     result.setAttribute("aria-busy", String(busy));
-    dropZone.classList.toggle("is-busy", busy);
   }
 
   function showError(title, message) {
