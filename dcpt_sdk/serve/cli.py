@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", default="default", help="zoo name, checkpoint or artifact dir")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     # The model flags of dcpt-restore, same names and meanings.
     parser.add_argument(
         "--backend", default="auto", choices=["auto", *(f.backend for f in FORMATS)]

@@ -59,6 +59,12 @@ def test_a_taken_port_is_refused_before_the_model_loads(capsys: Any) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in err and "choose another --port" in err
 
 
+def test_a_missing_extra_names_the_pip_extra(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what an environment without it imports
+    assert main(["--port", str(_free_port())]) == 1
+    assert "pip install 'dcpt-sdk[serve]'" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # a real server process: torch, FastAPI and uvicorn start in it
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     model = save_model(tiny_network(), tmp_path / "tiny.safetensors")
