@@ -27,6 +27,7 @@ from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.spec import ModelSpec, spec_of
+from dcpt_sdk.train.command_line import config_from_args, parse_args, run_main
 from dcpt_sdk.train.config import Config, ConfigError, config_to_dict
 from dcpt_sdk.train.ema import ModelEMA
 from dcpt_sdk.train.factory import (
@@ -35,15 +36,7 @@ from dcpt_sdk.train.factory import (
     build_val_set,
     task_of,
 )
-from dcpt_sdk.train.loop import (
-    TrainingRun,
-    build_loader,
-    config_from_args,
-    cosine_schedule,
-    make_accelerator,
-    parse_args,
-    run_main,
-)
+from dcpt_sdk.train.loop import TrainingRun, build_loader, cosine_schedule, make_accelerator
 from dcpt_sdk.train.losses import RESTORATION_LOSSES, focal_loss
 from dcpt_sdk.train.validation import validate_classifier, validate_restorer
 

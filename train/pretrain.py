@@ -29,6 +29,7 @@ from torch import nn
 from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.checkpoint import save_model
 from dcpt_sdk.spec import ClassifierSpec, spec_of
+from dcpt_sdk.train.command_line import config_from_args, parse_args, run_main
 from dcpt_sdk.train.config import Config, config_to_dict
 from dcpt_sdk.train.factory import (
     build_classifier,
@@ -37,15 +38,7 @@ from dcpt_sdk.train.factory import (
     build_val_set,
     task_of,
 )
-from dcpt_sdk.train.loop import (
-    TrainingRun,
-    build_loader,
-    config_from_args,
-    cosine_schedule,
-    make_accelerator,
-    parse_args,
-    run_main,
-)
+from dcpt_sdk.train.loop import TrainingRun, build_loader, cosine_schedule, make_accelerator
 from dcpt_sdk.train.losses import focal_loss, l1_loss
 from dcpt_sdk.train.validation import validate_classifier
 
