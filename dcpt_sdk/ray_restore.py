@@ -11,8 +11,8 @@ implemented.
 
 What is restored, where each output goes, resuming (an existing output is skipped unless
 ``overwrite``) and the report are the local command's rules (dcpt_sdk.cli.jobs), so both engines
-give the same files for the same inputs. Ray is imported only here, through
-``_optional.require`` (the ``ray`` extra).
+give the same files for the same inputs; dcpt_sdk.ray_inputs lists what is read. Ray is
+imported only when a run starts, through ``_optional.require`` (the ``ray`` extra).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,39 +35,18 @@ from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
 from dcpt_sdk.cli.common import Progress
 from dcpt_sdk.cli.jobs import (
     Summary,
-    check_found,
-    check_output_folder,
-    is_uri,
     local_output,
-    plan_jobs,
     report_classes,
     skip_done,
-    sweep_output,
 )
 from dcpt_sdk.errors import BackendError, DcptError, UnsupportedOptionError
 from dcpt_sdk.formats import Precision
+from dcpt_sdk.ray_inputs import Group, plan
 from dcpt_sdk.restorer import TileOption
 
 __all__ = ["restore_folder"]
 
 _PURPOSE = "--engine ray"
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One input file: where Ray Data reads it, how messages name it, where its output goes."""
-
-    read_path: str  # as passed to read_binary_files (and reported back in its "path" column)
-    shown: Path | str  # a local path as the user named it, or the URI
-    relative: Path  # output path relative to the output folder
-
-
-@dataclass(frozen=True)
-class _Group:
-    """Sources read through one filesystem (None: Ray Data's local filesystem)."""
-
-    filesystem: Any
-    sources: list[_Source]
 
 
 def restore_folder(
@@ -85,6 +64,7 @@ def restore_folder(
     overwrite: bool = False,
     in_place: bool = False,
     concurrency: int | None = None,
+    num_cpus: float | None = None,
     num_gpus: float | None = None,
     address: str | None = None,
 ) -> Summary:
@@ -105,8 +85,12 @@ def restore_folder(
             :class:`~dcpt_sdk.restorer.Restorer`; each actor opens its own (a local model path
             must exist at the same path on every node; built-in models always do).
         classify: restore and classify each image in one call.
-        concurrency: the number of actors (default: one per CPU of the cluster, or one per
-            ``num_gpus`` GPUs when actors take GPUs).
+        concurrency: the number of actors (default: the cluster's CPUs / ``num_cpus``, or
+            its GPUs / ``num_gpus`` when actors take GPUs).
+        num_cpus: CPUs per actor (default 1), which is also its torch thread count (Ray sets
+            OMP_NUM_THREADS to it). Outputs equal the local command's bit for bit at the same
+            thread count; at another one, large images can differ by one grey level in a few
+            pixels (torch splits its sums differently).
         num_gpus: GPUs per actor (default: 1 when the cluster has GPUs, else 0).
         address: the Ray cluster to join ("auto", "host:port", "ray://host:10001"); default:
             the instance this process already started, else $RAY_ADDRESS (set under ``ray job
@@ -127,15 +111,14 @@ def restore_folder(
     """
     ray = require("ray", _PURPOSE)
     ray_data = require("ray.data", _PURPOSE)
-    _check_pool(concurrency, num_gpus)
-    groups, folder = _plan([str(item) for item in inputs], local_output(output), in_place)
+    _check_pool(concurrency, num_cpus, num_gpus)
+    groups, folder = plan([str(item) for item in inputs], local_output(output), in_place)
     jobs = [(source.shown, source.relative) for group in groups for source in group.sources]
     summary = Summary()
     progress = Progress(len(jobs), "restoring")
     todo = set(skip_done(jobs, folder, overwrite=overwrite, summary=summary, progress=progress))
     groups = [
-        _Group(g.filesystem, [s for s in g.sources if (s.shown, s.relative) in todo])
-        for g in groups
+        Group(g.filesystem, [s for s in g.sources if (s.shown, s.relative) in todo]) for g in groups
     ]
     groups = [group for group in groups if group.sources]
     classes: dict[Path, dict[str, float]] = {}
@@ -150,9 +133,9 @@ def restore_folder(
             "min_psnr_db": min_psnr_db,
         }
         with _ray_session(ray, address), _quiet_data(ray_data):
-            pool, gpus = _pool_size(ray, concurrency, num_gpus)
-            print(f"ray: {pool} Restorer actors, {gpus:g} GPU each", file=sys.stderr)
-            dataset = _map(ray_data, groups, folder, options, classify, pool, gpus)
+            pool = _pool(ray, concurrency, num_cpus, num_gpus)
+            print(f"ray: {pool}", file=sys.stderr)
+            dataset = _map(ray_data, groups, folder, options, classify, pool)
             _collect(dataset, groups, summary, classes, progress)
     progress.close()
     if classify:
@@ -160,70 +143,20 @@ def restore_folder(
     return summary
 
 
-def _check_pool(concurrency: int | None, num_gpus: float | None) -> None:
+def _check_pool(concurrency: int | None, num_cpus: float | None, num_gpus: float | None) -> None:
     if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 1):
         raise UnsupportedOptionError(
             f"concurrency (--concurrency) must be a number of actors >= 1, got {concurrency}"
+        )
+    if num_cpus is not None and num_cpus <= 0:
+        raise UnsupportedOptionError(
+            f"num_cpus (--num-cpus) must be > 0 CPUs per actor, got {num_cpus}"
         )
     if num_gpus is not None and num_gpus < 0:
         raise UnsupportedOptionError(
             f"num_gpus (--num-gpus) must be >= 0 GPUs per actor (0.5: two actors share one), "
             f"got {num_gpus}"
         )
-
-
-def _plan(inputs: list[str], output: Path, in_place: bool) -> tuple[list[_Group], Path]:
-    """The local command's jobs for local inputs; a listing through pyarrow for URIs."""
-    uris = [item for item in inputs if is_uri(item)]
-    if not uris:
-        jobs, folder = plan_jobs([Path(item) for item in inputs], output, in_place=in_place)
-        # Absolute, since Ray's workers run in their own folder.
-        sources = [_Source(os.path.abspath(src), src, rel) for src, rel in jobs]
-        return [_Group(None, sources)], folder
-    if len(uris) != len(inputs):
-        raise UnsupportedOptionError(
-            f"inputs mix URIs and local paths ({uris[0]!r} and "
-            f"{next(i for i in inputs if not is_uri(i))!r}); restore them in two runs"
-        )
-    check_output_folder(output)
-    groups = [_list_uri(uri, output) for uri in uris]
-    check_found([s for group in groups for s in group.sources], uris)
-    sweep_output(output)
-    return groups, output
-
-
-def _list_uri(uri: str, output: Path) -> _Group:
-    """The image files at ``uri`` (a file, or a folder/prefix walked recursively)."""
-    fs = require("pyarrow.fs", _PURPOSE)
-    try:
-        filesystem, root = fs.FileSystem.from_uri(uri)
-        info = filesystem.get_file_info(root)
-        if info.type == fs.FileType.Directory:
-            entries = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
-        else:
-            entries = [info]
-    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
-        raise UnsupportedOptionError(
-            f"cannot open input '{uri}': {error}; give a URI pyarrow can open "
-            "(s3://bucket/prefix, gs://..., file:///path) with its credentials set"
-        ) from None
-    if info.type == fs.FileType.NotFound:
-        raise UnsupportedOptionError(f"input '{uri}' does not exist")
-    local = isinstance(filesystem, fs.LocalFileSystem)
-    sources = []
-    for entry in sorted(entries, key=lambda e: e.path):
-        path = PurePosixPath(entry.path)
-        if entry.type != fs.FileType.File or path.suffix.lower() not in imaging.IMAGE_SUFFIXES:
-            continue
-        if local and Path(entry.path).resolve().is_relative_to(output.resolve()):
-            continue  # never restore the output folder's own files again (as the local walk)
-        if info.type == fs.FileType.Directory:
-            relative = path.relative_to(root)
-            shown = f"{uri.rstrip('/')}/{relative.as_posix()}"
-        else:
-            relative, shown = PurePosixPath(path.name), uri
-        sources.append(_Source(entry.path, shown, Path(relative)))
-    return _Group(filesystem, sources)
 
 
 @contextlib.contextmanager
@@ -239,7 +172,7 @@ def _ray_session(ray: Any, address: str | None) -> Iterator[None]:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"join the Ray cluster at '{address}'" if address else "start or join Ray"
-        reason = " ".join(str(error).split())[:300]
+        reason = " ".join(str(error).split())[:300].rstrip(".")
         raise BackendError(
             f"cannot {where}: {reason}; check --ray-address ('auto' needs a cluster started "
             "with 'ray start --head' on this machine), or leave it out for a local instance"
@@ -272,26 +205,38 @@ def _quiet_data(ray_data: Any) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _pool_size(ray: Any, concurrency: int | None, num_gpus: float | None) -> tuple[int, float]:
-    """(actors, GPUs per actor): by default one actor per GPU where the cluster has GPUs,
-    else one per CPU (each actor runs one torch thread: Ray sets OMP_NUM_THREADS to the
-    actor's one CPU)."""
+@dataclass(frozen=True)
+class _Pool:
+    """The actor pool: how many, and what each holds (its CPUs are its torch threads)."""
+
+    actors: int
+    cpus: float
+    gpus: float
+
+    def __str__(self) -> str:
+        return f"{self.actors} Restorer actors, {self.cpus:g} CPU and {self.gpus:g} GPU each"
+
+
+def _pool(
+    ray: Any, concurrency: int | None, num_cpus: float | None, num_gpus: float | None
+) -> _Pool:
+    """By default one actor per GPU where the cluster has GPUs, else one per CPU."""
     resources = ray.cluster_resources()
+    cpus = 1.0 if num_cpus is None else float(num_cpus)
     gpus = num_gpus if num_gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
     if concurrency is None:
-        share = resources.get("GPU", 0) / gpus if gpus > 0 else resources.get("CPU", 1)
+        share = resources.get("GPU", 0) / gpus if gpus > 0 else resources.get("CPU", 1) / cpus
         concurrency = max(1, int(share))
-    return concurrency, gpus
+    return _Pool(concurrency, cpus, float(gpus))
 
 
 def _map(
     ray_data: Any,
-    groups: list[_Group],
+    groups: list[Group],
     folder: Path,
     options: dict[str, Any],
     classify: bool,
-    pool: int,
-    gpus: float,
+    pool: _Pool,
 ) -> Any:
     """The lazy dataset: read the bytes, restore and write in the actors, one row per image."""
     parts = [
@@ -315,15 +260,16 @@ def _map(
     return dataset.map_batches(
         _RestoreActor,
         batch_size=1,
-        compute=ray_data.ActorPoolStrategy(size=pool),
-        num_gpus=gpus or None,
+        compute=ray_data.ActorPoolStrategy(size=pool.actors),
+        num_cpus=pool.cpus,
+        num_gpus=pool.gpus or None,
         fn_constructor_kwargs={"options": options, "targets": targets, "classify": classify},
     )
 
 
 def _collect(
     dataset: Any,
-    groups: list[_Group],
+    groups: list[Group],
     summary: Summary,
     classes: dict[Path, dict[str, float]],
     progress: Progress,
@@ -365,10 +311,15 @@ class _RestoreActor:
         self._classify = classify
         self._fatal = ""
         self._restorer: Restorer | None = None
+        self._described = ""
         try:
             self._restorer = Restorer(**options)
         except DcptError as error:
             self._fatal = " ".join(str(error).split())
+        else:
+            import torch
+
+            self._described = f"{self._restorer!r}, {torch.get_num_threads()} torch threads"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
         rows: dict[str, list[str]] = {
@@ -379,7 +330,7 @@ class _RestoreActor:
             rows["path"].append(str(path))
             rows["error"].append(error)
             rows["classes"].append(classes)
-            rows["restorer"].append(repr(self._restorer) if self._restorer else "")
+            rows["restorer"].append(self._described)
             rows["fatal"].append(self._fatal)
         return rows
 

@@ -100,7 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         default=None,
-        help="Restorer actors (default: one per CPU of the cluster, one per GPU with GPUs)",
+        help="Restorer actors (default: the cluster's CPUs / --num-cpus, or its GPUs / "
+        "--num-gpus with GPUs)",
+    )
+    ray.add_argument(
+        "--num-cpus",
+        type=float,
+        default=None,
+        help="CPUs per actor, also its torch threads (default 1); outputs equal the local "
+        "command's bit for bit at the same thread count",
     )
     ray.add_argument(
         "--num-gpus",
@@ -114,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_engine_options(args: argparse.Namespace) -> None:
     """Refuse flags the chosen engine would ignore (never silently drop an option)."""
     if args.engine == "local":
-        for flag in ("ray_address", "concurrency", "num_gpus"):
+        for flag in ("ray_address", "concurrency", "num_cpus", "num_gpus"):
             if getattr(args, flag) is not None:
                 name = "--" + flag.replace("_", "-")
                 raise UnsupportedOptionError(
@@ -158,6 +166,7 @@ def restore_all(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             in_place=args.in_place,
             concurrency=args.concurrency,
+            num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,
             address=args.ray_address,
         )

@@ -168,14 +168,23 @@ def test_a_rerun_skips_done_outputs(
         assert (out / name).read_bytes() == (local / name).read_bytes(), name
 
 
-def test_python_entry_reads_a_uri(
-    ray_instance: None, folder: Path, checkpoint: Path, local_run: tuple[Path, str], tmp_path: Path
+def test_python_entry_reads_a_uri_with_threads_per_actor(
+    ray_instance: None,
+    folder: Path,
+    checkpoint: Path,
+    local_run: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from dcpt_sdk.ray_restore import restore_folder
 
     local, _ = local_run
     uri = (folder / "sub").as_uri()  # file:///...: read through pyarrow, as s3:// would be
-    summary = restore_folder([uri], tmp_path, model=checkpoint, backend="torch", concurrency=1)
+    summary = restore_folder(
+        [uri], tmp_path, model=checkpoint, backend="torch", concurrency=1, num_cpus=2
+    )
+    # the actor's CPUs are its torch threads (Ray sets OMP_NUM_THREADS from num_cpus)
+    assert "2 torch threads" in capsys.readouterr().err
     names = ["rgba.png", "rgba16.png", "t16.tif"]
     assert sorted(map(str, summary.restored)) == [f"{uri}/{name}" for name in names]
     assert summary.failed == [] and summary.skipped == []
@@ -189,7 +198,9 @@ def test_python_entry_reads_a_uri(
         (["--concurrency", "2"], "--concurrency applies to --engine ray only"),
         (["--ray-address", "auto"], "--ray-address applies to --engine ray only"),
         (["--engine", "ray", "--no-pipeline"], "--no-pipeline applies to --engine local"),
+        (["--num-cpus", "2"], "--num-cpus applies to --engine ray only"),
         (["--engine", "ray", "--concurrency", "0"], "must be a number of actors >= 1"),
+        (["--engine", "ray", "--num-cpus", "0"], "must be > 0 CPUs per actor"),
         (["--engine", "ray", "--num-gpus", "-1"], "must be >= 0 GPUs per actor"),
     ],
 )
