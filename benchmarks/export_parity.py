@@ -21,17 +21,15 @@ from typing import Any
 import torch
 
 RESULTS = Path(__file__).parent / "results" / "export_parity.md"
-TARGETS = [
-    ("onnx", "fp32"),
-    ("onnx", "fp16"),
-    ("onnx", "int8"),
-    ("openvino", "fp32"),
-    ("openvino", "fp16"),
-    ("openvino", "bf16"),
-    ("openvino", "int8"),
-    ("tensorrt", "fp16"),
-    ("tensorrt", "int8"),
-]
+
+
+def targets() -> list[tuple[str, str]]:
+    """Every precision of every export format, from the one formats table (the parity test
+    reads the same table; a GPU format's rows say why they cannot run on a CPU machine)."""
+    from dcpt_sdk.export import EXPORTABLE_FORMATS
+    from dcpt_sdk.formats import get_format
+
+    return [(name, p) for name in EXPORTABLE_FORMATS for p in get_format(name).precisions]
 
 
 def tiny_nafnet() -> torch.nn.Module:
@@ -99,7 +97,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory(prefix="dcpt-parity-") as scratch:
-        for fmt, precision in TARGETS:
+        for fmt, precision in targets():
             lines.append(_row(fmt, precision, network, Path(scratch)))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n\n"

@@ -86,11 +86,14 @@ def time_ms(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
 
 
 def parity(out: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:
-    error = (out.float().cpu() - reference.float().cpu()).double()
-    if not torch.isfinite(error).all():
+    """(PSNR dB of the raw output, max-abs error) against the fp32 reference."""
+    from dcpt_sdk.metrics import psnr
+
+    got, want = out.float().cpu().numpy(), reference.float().cpu().numpy()
+    error = got.astype(np.float64) - want
+    if not np.isfinite(error).all():
         return -math.inf, math.inf
-    mse = float((error**2).mean())
-    return (math.inf if mse == 0 else 10 * math.log10(1.0 / mse)), float(error.abs().max())
+    return psnr(got, want, clip=False), float(np.abs(error).max())
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:

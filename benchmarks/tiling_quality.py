@@ -20,11 +20,6 @@ from PIL import Image
 RESULTS = Path(__file__).parent / "results" / "tiling_quality.md"
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def natural_1024x768() -> np.ndarray:
     from dcpt_sdk.zoo.samples import sample_paths
 
@@ -44,6 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from dcpt_sdk import Restorer, degrade, load_model
+    from dcpt_sdk.metrics import psnr  # uint8 images: the usual peak-255 PSNR
 
     image = degrade(natural_1024x768(), args.degradation, seed=0)
     rows = []

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiling_quality import natural_1024x768, psnr  # noqa: E402
+from tiling_quality import natural_1024x768  # noqa: E402
 
 from dcpt_sdk import Restorer, degrade, load_model  # noqa: E402
+from dcpt_sdk.metrics import psnr  # noqa: E402 - uint8 images: the usual peak-255 PSNR
 
 DEGRADATIONS = ("noise", "rain", "haze", "low_light")
 

@@ -25,6 +25,7 @@ import torch
 
 from dcpt_sdk.errors import VerificationError
 from dcpt_sdk.export.inputs import round_up, sample_crops, to_batch
+from dcpt_sdk.metrics import psnr
 from dcpt_sdk.spec import ModelSpec
 
 __all__ = [
@@ -117,11 +118,6 @@ def verification_inputs(
     return inputs
 
 
-def _psnr(error: np.ndarray, peak: float) -> float:
-    mse = float(np.mean(np.square(error, dtype=np.float64)))
-    return math.inf if mse == 0.0 else 10.0 * math.log10(peak * peak / mse)
-
-
 def reference_outputs(fn: BatchFn, inputs: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """fp32 torch outputs of ``fn`` (a module or bound method) for each input."""
     with torch.inference_mode():
@@ -138,12 +134,14 @@ def measure(
     peak = spec.value_range[1] - spec.value_range[0]
     figures = {}
     for key, batch in inputs.items():
-        error = run(batch).numpy().astype(np.float64) - references[key]
+        output = run(batch).numpy()
+        error = output.astype(np.float64) - references[key]
         if not np.all(np.isfinite(error)):
             figures[key] = {"psnr_db": -math.inf, "max_abs": math.inf}
             continue
         figures[key] = {
-            "psnr_db": round(_psnr(error, peak), 2),
+            # raw outputs (no clip): parity is about the network, not a saved image
+            "psnr_db": round(psnr(output, references[key], peak=peak, clip=False), 2),
             "max_abs": float(f"{float(np.abs(error).max()):.3g}"),
         }
     return figures

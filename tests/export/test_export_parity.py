@@ -9,32 +9,30 @@ import torch
 from _export_nets import tiny_network
 
 from dcpt_sdk.artifact import read_artifact
+from dcpt_sdk.export import EXPORTABLE_FORMATS
 from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.formats import get_format
+from dcpt_sdk.metrics import psnr
 from dcpt_sdk.runtimes import load_artifact
 
 slow = pytest.mark.slow
-FAST_CASES = [
-    ("nafnet-tiny", "onnx", "fp32"),
-    ("nafnet-tiny", "onnx", "fp16"),
-    ("nafnet-tiny", "onnx", "int8"),
-    ("nafnet-tiny", "openvino", "fp32"),
-    ("nafnet-tiny", "openvino", "fp16"),
-    ("nafnet-tiny", "openvino", "bf16"),
-    ("nafnet-tiny", "openvino", "int8"),
-    ("restormer-tiny", "onnx", "fp32"),
-    ("promptir-tiny", "onnx", "fp32"),
+# Every precision of every export format that runs without a GPU, read from the one formats
+# table (benchmarks/export_parity.py measures the same table, GPU formats included).
+CPU_TARGETS = [
+    (name, precision)
+    for name in EXPORTABLE_FORMATS
+    if not get_format(name).needs_gpu
+    for precision in get_format(name).precisions
+]
+# The tiny NAFNet in every target, the Restormer family in fp32 ONNX; the rest is slow.
+FAST_CASES = [("nafnet-tiny", *target) for target in CPU_TARGETS] + [
+    (name, "onnx", "fp32") for name in ("restormer-tiny", "promptir-tiny")
 ]
 SLOW_CASES = [
-    (name, fmt, precision)
+    (name, *target)
     for name in ("restormer-tiny", "promptir-tiny")
-    for fmt, precision in (
-        ("onnx", "fp16"),
-        ("onnx", "int8"),
-        ("openvino", "fp32"),
-        ("openvino", "fp16"),
-        ("openvino", "bf16"),
-        ("openvino", "int8"),
-    )
+    for target in CPU_TARGETS
+    if (name, *target) not in FAST_CASES
 ]
 CASES = FAST_CASES + [pytest.param(*case, marks=slow) for case in SLOW_CASES]
 
@@ -47,14 +45,9 @@ def _third_size_input(spec) -> dict[str, torch.Tensor]:  # type: ignore[no-untyp
 
 # Floors owned by this test, below what each precision measures on these tiny networks (see
 # benchmarks/results/export_parity.md) and independent of export.verify's thresholds: the
-# figures are recomputed here with plain numpy from the loaded artifact's own outputs.
+# figures are recomputed here from the loaded artifact's own outputs (raw: no clipping).
 MIN_PSNR_DB = {"fp32": 100.0, "fp16": 60.0, "bf16": 45.0, "int8": 38.0}
 MAX_LOGIT_ERROR = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 2e-1, "int8": 1e-4}
-
-
-def _numpy_psnr(output: np.ndarray, reference: np.ndarray) -> float:
-    mse = float(np.mean((output.astype(np.float64) - reference.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
 
 
 @pytest.mark.parametrize(("name", "fmt", "precision"), CASES)
@@ -78,7 +71,7 @@ def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str)
                 expected = network(batch).numpy()
                 expected_logits = network.classify_logits(batch).numpy()
             output = runtime.infer(batch).numpy()
-            db = _numpy_psnr(output, expected)
+            db = psnr(output, expected, clip=False)
             assert db >= MIN_PSNR_DB[precision], (key, db)
             if key in info.parity:  # the figure dcpt.json records is the one measured here
                 assert abs(info.parity[key]["psnr_db"] - db) < 0.5 or db == float("inf")
