@@ -80,7 +80,7 @@ def create_app(
     """
     settings = settings or ServeSettings()
     worker = RestorerWorker(restorer)
-    metrics: ServeMetrics
+    metrics: ServeMetrics  # the batcher reports batch sizes to it, it reads the batcher's depth
     batcher: Batcher[Job, Result] = Batcher(
         worker,
         queue_size=settings.queue_size,
@@ -96,7 +96,7 @@ def create_app(
         try:
             yield
         finally:  # uvicorn gets here after in-flight requests have finished (SIGTERM)
-            await run_in_threadpool(batcher.stop)
+            await run_in_threadpool(batcher.stop, settings.timeout_s)
 
     app = FastAPI(
         title="dcpt-serve",

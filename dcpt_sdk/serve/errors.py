@@ -11,7 +11,8 @@ Status codes, chosen once and used everywhere:
   whose content cannot be processed: over the pixel limit, truncated or corrupt data inside a
   recognised container, pixels the model cannot take, a bad ``format=``, or an output format
   that cannot hold this image's depth or alpha.
-* 404/405 ``not_found`` / ``method_not_allowed``; 501 ``no_classifier``: the model has none.
+* 400 ``client_disconnected`` (nobody reads it); 404 ``not_found`` / ``no_web_page``, 405
+  ``method_not_allowed``; 501 ``no_classifier``: /v1/classify on a model without a classifier.
 * 503 ``queue_full`` (with Retry-After) / ``shutting_down``; 504 ``timeout``.
 * 500 ``backend_error`` (the backend failed, e.g. out of memory at the smallest tile) and
   ``internal_error`` (a bug: logged with its traceback on the server, never sent to the client).

@@ -174,3 +174,38 @@ def test_the_web_page_is_served_or_a_json_404(restorer: Restorer, tmp_path: Path
     with TestClient(create_app(restorer, static_dir=tmp_path / "none")) as without:
         assert "index.html is missing" in _error(without.get("/"), 404, "no_web_page")
         assert without.get("/healthz").status_code == 200
+
+
+def test_a_model_without_classifier_restores_without_degradation_headers() -> None:
+    from _models import randomised
+
+    from dcpt_sdk.models import create_model
+
+    plain = Restorer(randomised(create_model("nafnet-tiny")), backend="torch", device="cpu")
+    with TestClient(create_app(plain)) as client:
+        response = client.post("/v1/restore", content=png(photo()))
+        assert response.status_code == 200
+        assert "x-degradation" not in response.headers and "x-backend" in response.headers
+        np.testing.assert_array_equal(decode_image(response.content).pixels, plain.run(photo()))
+        assert "no degradation classifier" in _error(
+            client.post("/v1/classify", content=png(photo())), 501, "no_classifier"
+        )
+        assert client.get("/healthz").json()["classes"] == []
+
+
+def test_a_server_bug_is_a_json_500_without_the_traceback() -> None:
+    from _serving import tiny_network
+
+    network = tiny_network()
+
+    def broken(batch: object) -> object:
+        raise RuntimeError("a bug deep inside the backend")
+
+    network.restore_and_classify = broken
+    restorer = Restorer(network, backend="torch", device="cpu")
+    with TestClient(create_app(restorer), raise_server_exceptions=False) as client:
+        message = _error(client.post("/v1/restore", content=png(photo())), 500, "internal_error")
+        assert "RuntimeError" in message and "deep inside" not in message
+        assert client.get("/healthz").status_code == 200  # the inference thread lives on
+        ok = client.post("/v1/classify", content=png(photo()))
+        assert ok.status_code == 200
