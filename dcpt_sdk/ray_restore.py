@@ -214,7 +214,8 @@ class _Pool:
     gpus: float
 
     def __str__(self) -> str:
-        return f"{self.actors} Restorer actors, {self.cpus:g} CPU and {self.gpus:g} GPU each"
+        actors = f"{self.actors} Restorer actor{'s' if self.actors != 1 else ''}"
+        return f"{actors}, {self.cpus:g} CPU and {self.gpus:g} GPU each"
 
 
 def _pool(
