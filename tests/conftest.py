@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA_DIR = Path(__file__).parent / "data"
+from dcpt_sdk.zoo.samples import SAMPLES_DIR
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,6 +31,8 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def natural_image() -> np.ndarray:
-    """A natural RGB photo (uint8 HxWx3) shipped by scikit-image (no download)."""
-    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the test photos")
-    return np.ascontiguousarray(skimage_data.astronaut())
+    """A natural RGB photo (uint8 512x512x3): the astronaut the package ships (skimage's)."""
+    from PIL import Image
+
+    with Image.open(SAMPLES_DIR / "astronaut.png") as photo:
+        return np.ascontiguousarray(photo.convert("RGB"))

@@ -1,4 +1,11 @@
-"""Bayer colour-filter sampling followed by demosaicing, as a camera pipeline does."""
+"""Bayer colour-filter sampling followed by demosaicing, as a camera pipeline does.
+
+The default demosaicing is the reference's: OpenCV's edge-aware one (``cv2.cvtColor`` with a
+``COLOR_Bayer*2RGB_EA`` code). Malvar-He-Cutler (linear, gradient-corrected) and bilinear are kept
+as options. They are not interchangeable: on the 512x512 astronaut sample (RGGB) the reconstruction
+is 30.7 dB with the edge-aware method, 34.6 dB with Malvar and 30.6 dB with bilinear, so Malvar
+would show the network a degradation 4 dB milder than the paper's.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +24,20 @@ PATTERN = choice(
 )
 METHOD = fixed(
     "method",
-    "malvar",
-    allowed=("malvar", "bilinear"),
-    doc="demosaicing: Malvar-He-Cutler gradient-corrected (default) or plain bilinear",
+    "edge-aware",
+    allowed=("edge-aware", "malvar", "bilinear"),
+    doc="demosaicing: OpenCV's edge-aware (the reference's, default), Malvar-He-Cutler "
+    "gradient-corrected or plain bilinear",
 )
 PARAMS = (PATTERN, METHOD)
+
+# OpenCV names a Bayer layout by the two pixels of its second row, second and third columns, so
+# the cell read row by row from the top-left (our name) maps to another name:
+# RGGB (R G / G B) -> "BG". A wrong code puts every colour on the wrong site (about 12-15 dB).
+_OPENCV_LAYOUT = {"RGGB": "BG", "GRBG": "GB", "GBRG": "GR", "BGGR": "RG"}
+# 16-bit samples: OpenCV's Bayer conversions take integers; 16 bits add no visible rounding
+# (at most 7.6e-6) on top of the demosaicing error, where 8 bits would.
+_SCALE = 65535.0
 
 # Demosaicing filters (5x5, centred), from Malvar, He & Cutler, "High-quality linear interpolation
 # for demosaicing of Bayer-patterned color images", ICASSP 2004, and their bilinear counterparts.
@@ -97,8 +113,26 @@ def mosaic_sample(img: np.ndarray, pattern: str) -> np.ndarray:
     return raw
 
 
-def demosaic(raw: np.ndarray, pattern: str, method: str = "malvar") -> np.ndarray:
+def _edge_aware(raw: np.ndarray, pattern: str) -> np.ndarray:
+    """OpenCV's edge-aware demosaicing of a [0, 1] float Bayer plane.
+
+    OpenCV fills its outermost rows and columns by copying their neighbours, which would overwrite
+    the border pixels' own samples; a 2-px reflect pad (keeping the Bayer phase) moves that to
+    pixels cropped away.
+    """
+    import cv2  # a core dependency, imported only here so ``import dcpt_sdk`` stays light
+
+    padded = np.pad(raw, 2, mode="reflect")
+    samples = np.rint(padded * _SCALE).astype(np.uint16)
+    code = getattr(cv2, f"COLOR_Bayer{_OPENCV_LAYOUT[pattern]}2RGB_EA")
+    rgb = cv2.cvtColor(samples, code)[2:-2, 2:-2]
+    return rgb.astype(np.float32) / np.float32(_SCALE)
+
+
+def demosaic(raw: np.ndarray, pattern: str, method: str = "edge-aware") -> np.ndarray:
     """Rebuild RGB from a Bayer plane. Reflect padding keeps the Bayer phase at the borders."""
+    if method == "edge-aware":
+        return np.clip(_edge_aware(raw, pattern), 0.0, 1.0)
     g_at_rb, h_at_g, d_at_rb = _FILTERS[method]
     shape = (raw.shape[0], raw.shape[1])
     padded = np.pad(raw, 2, mode="reflect")
@@ -124,14 +158,16 @@ def mosaic(
 ) -> np.ndarray:
     """Colour-filter-array capture: I = demosaic(M_bayer . J), one colour sample per pixel.
 
-    The network sees the demosaiced image, as in the reference (which used OpenCV's edge-aware
-    demosaicing; Malvar-He-Cutler is the linear method of comparable quality written here in numpy).
-    Colour fringes and zippering along edges are the degradation.
+    The network sees the demosaiced image, as in the reference, which demosaics with OpenCV's
+    edge-aware method (the default here). Colour fringes and zippering along edges are the
+    degradation. The reference facts name no Bayer phase; a random one is drawn because a
+    training crop may start on any of them.
 
     Args:
         img: float32 HxWx3 in [0, 1].
         rng: draws the Bayer phase when it is left out.
-        pattern: "RGGB", "GRBG", "GBRG" or "BGGR"; method: "malvar" (default) or "bilinear".
+        pattern: "RGGB", "GRBG", "GBRG" or "BGGR"; method: "edge-aware" (default, OpenCV's),
+            "malvar" or "bilinear" (see the module docstring for how they differ).
     """
     p = PATTERN.resolve(pattern, rng, "mosaic")
     m = METHOD.resolve(method, rng, "mosaic")
