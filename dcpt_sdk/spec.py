@@ -17,6 +17,12 @@ from dcpt_sdk.errors import ModelLoadError, UnsupportedOptionError
 SPEC_VERSION = 2
 # Version 1 had one ``license`` field (the architecture code's licence, mislabelled as the
 # weights'); version 2 separates ``code_license`` from ``weights_license``. Both are read.
+# Fields that earlier files carry and that said nothing true or used: read and dropped, so those
+# files (and exported artifacts' dcpt.json) still load. ``scale`` was always 1 (every network
+# restores at its input size, and nothing would honour another value, so a file claiming one is
+# still refused); ``verified_precisions`` repeated the artifact's own precision, which dcpt.json
+# states beside the parity figures that verified it, and nothing read it.
+_RETIRED_FIELDS = ("scale", "verified_precisions")
 _MAX_DEPTH = 8  # hyper-parameters and provenance are shallow; deeper JSON is refused
 _MAX_CHANNELS = 64
 _MAX_PAD_MULTIPLE = 1024
@@ -63,15 +69,11 @@ class ModelSpec:
         arch: registered architecture name ("nafnet", "restormer", "restormer-dcpt", "promptir").
         hparams: the architecture's constructor keywords.
         in_channels / out_channels: image channels the network takes and gives (3 for RGB).
-        scale: output size / input size (1: every supported network restores at the input size;
-            Restorer refuses other values rather than guess a resize).
         pad_multiple: H and W are reflect-padded to a multiple of this before the forward pass.
         value_range: the float range the network reads and writes.
         degradation_classes: the classifier's class names, in logit order ("" tuple when none).
         classifier: the classifier's arch and hyper-parameters, when the weights carry one.
         name: a preset or zoo name, informative only.
-        verified_precisions: in an exported artifact, the precision(s) whose parity with fp32
-            torch the exporter measured and accepted; empty for plain weights.
         code_license: licence of the architecture's reference code.
         weights_license: licence of these weights: "unspecified" unless whoever made them said
             (training writes what its config states; the built-in model states its own).
@@ -82,13 +84,11 @@ class ModelSpec:
     hparams: Mapping[str, Any] = field(default_factory=dict)
     in_channels: int = 3
     out_channels: int = 3
-    scale: int = 1
     pad_multiple: int = 8
     value_range: tuple[float, float] = (0.0, 1.0)
     degradation_classes: tuple[str, ...] = ()
     classifier: ClassifierSpec | None = None
     name: str = ""
-    verified_precisions: tuple[str, ...] = ()
     code_license: str = "unknown"
     weights_license: str = "unspecified"
     provenance: Mapping[str, Any] = field(default_factory=dict)
@@ -99,7 +99,6 @@ class ModelSpec:
         object.__setattr__(self, "provenance", _freeze(self.provenance))
         object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
         object.__setattr__(self, "degradation_classes", tuple(self.degradation_classes))
-        object.__setattr__(self, "verified_precisions", tuple(self.verified_precisions))
         if isinstance(self.classifier, Mapping):
             object.__setattr__(self, "classifier", ClassifierSpec(**self.classifier))
 
@@ -139,6 +138,7 @@ class ModelSpec:
         if version == 1 and "license" in values:
             values["code_license"] = values.pop("license")
         values["spec_version"] = SPEC_VERSION
+        _drop_retired(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -192,6 +192,15 @@ def _check_mapping(name: str, value: object) -> None:
         raise _fail(name, f"nested at most {_MAX_DEPTH} levels deep", "<deeply nested>")
 
 
+def _drop_retired(values: dict[str, Any]) -> None:
+    """Remove the retired fields of older files (see _RETIRED_FIELDS), refusing a scale != 1."""
+    scale = values.get("scale", 1)
+    if scale != 1 or isinstance(scale, bool):
+        raise _fail("scale", "1 (dcpt-sdk restores at the input size)", scale)
+    for name in _RETIRED_FIELDS:
+        values.pop(name, None)
+
+
 def _check_fields(values: Mapping[str, Any]) -> None:
     """Types and ranges of a spec read from a file (the arch's own checks come at build time)."""
     for name in ("arch", "name", "code_license", "weights_license"):
@@ -205,8 +214,6 @@ def _check_fields(values: Mapping[str, Any]) -> None:
             value = values[name]
             if not is_int(value) or not 1 <= value <= _MAX_CHANNELS:
                 raise _fail(name, f"an int in 1..{_MAX_CHANNELS}", value)
-    if "scale" in values and values["scale"] != 1:
-        raise _fail("scale", "1 (dcpt-sdk restores at the input size)", values["scale"])
     if "pad_multiple" in values:
         value = values["pad_multiple"]
         if not is_int(value) or not 1 <= value <= _MAX_PAD_MULTIPLE:
@@ -220,11 +227,10 @@ def _check_fields(values: Mapping[str, Any]) -> None:
             or not value[0] < value[1]
         ):
             raise _fail("value_range", "[low, high] numbers with low < high", value)
-    for name in ("degradation_classes", "verified_precisions"):
-        if name in values:
-            value = values[name]
-            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-                raise _fail(name, "a list of strings", value)
+    if "degradation_classes" in values:
+        value = values["degradation_classes"]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise _fail("degradation_classes", "a list of strings", value)
     classifier = values.get("classifier")
     if classifier is not None:
         if not isinstance(classifier, Mapping) or set(classifier) != {"arch", "hparams"}:

@@ -279,8 +279,6 @@ def export(
         built = BUILDERS[fmt.name](network, classifier, staging, checked, build_options)
         info = _info(spec, fmt, checked, built)
         info = _verify(info, staging, network, build_options.export_size)
-        # Verified: the spec now says so (the precision whose parity was measured and accepted).
-        info = dataclasses.replace(info, spec=info.spec.replace(verified_precisions=(checked,)))
         built.finalize(staging, info.to_dict())
         write_artifact_info(staging, info)
         (staging / CARD_FILE).write_text(model_card(info.to_dict()), encoding="utf-8")

@@ -46,3 +46,51 @@ def test_unknown_fields_and_bad_json_are_clear_errors() -> None:
         ModelSpec.from_json("{nope")
     with pytest.raises(ModelLoadError, match="no 'arch'"):
         ModelSpec.from_dict({"hparams": {}})
+
+
+# Files written before ``scale`` and ``verified_precisions`` were retired carry both fields.
+_OLD_FIELDS = {"scale": 1, "verified_precisions": ["int8"]}
+
+
+def test_retired_fields_of_older_specs_are_read_and_dropped() -> None:
+    spec = _spec()
+    old = {**spec.to_dict(), **_OLD_FIELDS}
+    assert ModelSpec.from_dict(old) == spec
+    assert not set(_OLD_FIELDS) & set(spec.to_dict())  # nothing writes them any more
+
+
+@pytest.mark.parametrize("scale", [2, True, "1"])
+def test_an_older_spec_claiming_another_scale_is_still_refused(scale: object) -> None:
+    with pytest.raises(ModelLoadError, match=r"'scale' must be 1 \(dcpt-sdk restores at the"):
+        ModelSpec.from_dict({**_spec().to_dict(), "scale": scale})
+
+
+def test_an_older_artifact_dcpt_json_still_loads() -> None:
+    from dcpt_sdk.artifact import ArtifactInfo
+
+    spec = _spec()
+    info = ArtifactInfo.from_dict(
+        {
+            "spec": {**spec.to_dict(), **_OLD_FIELDS},
+            "format": "onnx",
+            "precision": "int8",
+            "model_file": "model.onnx",
+        }
+    )
+    assert info.spec == spec and info.precision == "int8"
+
+
+def test_the_shipped_model_written_with_the_retired_fields_loads() -> None:
+    """The built-in weights predate the change: their metadata still holds both fields."""
+    import json
+
+    from safetensors import safe_open
+
+    from dcpt_sdk.checkpoint import load_model
+    from dcpt_sdk.zoo import model_path
+
+    path = model_path("default")
+    with safe_open(str(path), "pt") as file:
+        stored = json.loads(file.metadata()["dcpt_spec"])
+    assert stored["scale"] == 1 and "verified_precisions" in stored
+    assert load_model(path).spec.arch == stored["arch"]
