@@ -118,12 +118,3 @@ def check_precision(fmt: Format, precision: str) -> Precision:
             f"{fmt.name} does not support precision '{precision}'; valid: {', '.join(fmt.precisions)}"
         )
     return precision  # type: ignore[return-value]
-
-
-def format_of_model_file(file_name: str) -> Format | None:
-    """The format whose artifact model file has this name's suffix (".onnx" -> onnx), if any."""
-    suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
-    for fmt in FORMATS:
-        if fmt.model_file.endswith(suffix) and suffix:
-            return fmt
-    return None
