@@ -112,6 +112,8 @@ def restore_folder(
     ray = require("ray", _PURPOSE)
     ray_data = require("ray.data", _PURPOSE)
     _check_pool(concurrency, num_cpus, num_gpus)
+    if isinstance(inputs, str | os.PathLike):  # one input, not its characters
+        inputs = [inputs]
     groups, folder = plan([str(item) for item in inputs], local_output(output), in_place)
     jobs = [(source.shown, source.relative) for group in groups for source in group.sources]
     summary = Summary()
