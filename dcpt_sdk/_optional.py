@@ -6,19 +6,18 @@ import importlib
 import importlib.util
 from types import ModuleType
 
+from dcpt_sdk import formats
 from dcpt_sdk.errors import MissingDependencyError
 
-# module name -> pip extra of dcpt-sdk that installs it
+# module name -> pip extra of dcpt-sdk that installs it; each format's runtime package and its
+# extra are the formats table's (python_module, pip_extra), looked up in _extra_of.
 _EXTRA_OF_MODULE: dict[str, str] = {
     "onnx": "onnx",
-    "onnxruntime": "onnx",
     "onnxscript": "onnx",
-    "openvino": "openvino",
     "nncf": "quant",
     "accelerate": "train",
     "yaml": "train",
     "tqdm": "train",
-    "tensorrt": "gpu",
     "fastapi": "serve",
     "uvicorn": "serve",
     "prometheus_client": "serve",
@@ -32,11 +31,18 @@ def require(module: str, purpose: str = "") -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = _EXTRA_OF_MODULE.get(module.split(".")[0], "cpu")
+        extra = _extra_of(module.split(".")[0])
         why = f" (needed for {purpose})" if purpose else ""
         raise MissingDependencyError(
             f"the Python package '{module}' is not installed{why}: pip install 'dcpt-sdk[{extra}]'"
         ) from exc
+
+
+def _extra_of(package: str) -> str:
+    for fmt in formats.FORMATS:
+        if fmt.python_module == package and fmt.pip_extra:
+            return fmt.pip_extra
+    return _EXTRA_OF_MODULE.get(package, "cpu")
 
 
 def is_available(module: str) -> bool:

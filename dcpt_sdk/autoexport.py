@@ -2,7 +2,7 @@
 user cache, and let ``backend="auto"`` measure those artifacts beside torch.
 
 ``Restorer()`` on a machine with the ``openvino`` or ``onnx`` extra exports the model to the
-formats of AUTO_EXPORTS the first time (what ``dcpt-export`` does, parity check included: an
+formats and precisions the formats table lists as ``auto_export`` the first time (what ``dcpt-export`` does, parity check included: an
 export that misses its threshold is not used), under
 ``<cache>/artifacts/<model name>-<weights digest>-<tools digest>/<format>-<precision>/``. A
 retrained model or an upgraded exporter gets new folders; a second process exporting the same
@@ -25,26 +25,25 @@ from pathlib import Path
 
 from torch import nn
 
+from dcpt_sdk import formats
 from dcpt_sdk._optional import is_available
 from dcpt_sdk.artifact import ArtifactInfo, is_artifact_dir, read_artifact
-from dcpt_sdk.formats import get_format
+from dcpt_sdk.formats import Format
 from dcpt_sdk.spec import spec_of
 from dcpt_sdk.user_cache import cache_dir, cpu_flags, digest, tool_versions
 
-__all__ = ["AUTO_EXPORTS", "cached_exports", "cpu_has_native_bf16", "enabled"]
+__all__ = ["auto_exports", "cached_exports", "cpu_has_native_bf16", "enabled"]
 
-# (format, precision, what it needs on this CPU); bf16 only where the CPU computes it natively
-# (avx512_bf16 or AMX), elsewhere OpenVINO would emulate it slower than fp32.
-AUTO_EXPORTS: tuple[tuple[str, str], ...] = (
-    ("openvino", "fp32"),
-    ("openvino", "bf16"),
-    ("onnx", "fp32"),
-)
 _log = logging.getLogger("dcpt_sdk")
 
 
 def enabled() -> bool:
     return os.environ.get("DCPT_AUTO_EXPORT", "1").strip().lower() not in ("0", "false", "no")
+
+
+def auto_exports() -> list[tuple[Format, str]]:
+    """(format, precision) of every ``auto_export`` entry of the formats table, in table order."""
+    return [(fmt, precision) for fmt in formats.FORMATS for precision in fmt.auto_export]
 
 
 def cpu_has_native_bf16() -> bool:
@@ -53,10 +52,10 @@ def cpu_has_native_bf16() -> bool:
 
 
 def cached_exports(network: nn.Module, weights_digest: str) -> list[tuple[Path, ArtifactInfo]]:
-    """The verified cache artifacts of ``network`` for every AUTO_EXPORTS entry this machine
-    can run, exporting the missing ones first. Never raises for an export that fails: it warns
-    and leaves that format out (torch still runs the model)."""
-    if not enabled() or not is_available("onnx"):
+    """The verified cache artifacts of ``network`` for every auto_exports() entry this machine
+    can export and run, exporting the missing ones first. Never raises for an export that fails:
+    it warns and leaves that format out (torch still runs the model)."""
+    if not enabled():
         return []
     spec = spec_of(network)
     root = (
@@ -65,18 +64,21 @@ def cached_exports(network: nn.Module, weights_digest: str) -> list[tuple[Path, 
         / (f"{spec.name or spec.arch}-{weights_digest[:16]}-{digest(tool_versions())[:8]}")
     )
     found = []
-    for fmt, precision in AUTO_EXPORTS:
-        if not is_available(get_format(fmt).python_module):
+    for fmt, precision in auto_exports():
+        needed = (fmt.python_module, *fmt.export_requires)
+        if not all(is_available(module) for module in needed):
             continue
+        # bf16 only where the CPU computes it natively (avx512_bf16 or AMX); elsewhere it is
+        # emulated, slower than fp32.
         if precision == "bf16" and not cpu_has_native_bf16():
             continue
-        target = root / f"{fmt}-{precision}"
+        target = root / f"{fmt.name}-{precision}"
         if not is_artifact_dir(target):
             try:
-                _export_once(network, fmt, precision, target)
+                _export_once(network, fmt.name, precision, target)
             except Exception as error:  # one failed format must not stop the model from running
                 warnings.warn(
-                    f"could not export the model to {fmt} {precision} for backend='auto' "
+                    f"could not export the model to {fmt.name} {precision} for backend='auto' "
                     f"({error}); it runs without that backend",
                     RuntimeWarning,
                     stacklevel=3,

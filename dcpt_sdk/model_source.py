@@ -125,14 +125,9 @@ def _torch_runtime(
     if backend not in ("auto", "torch"):
         raise UnsupportedOptionError(
             f"a checkpoint runs on the torch backend; for '{backend}' export it first: "
-            f"dcpt-export MODEL --{_format_flag(backend)} -o DIR, then Restorer(DIR)"
+            f"dcpt-export MODEL {format_of_backend(backend).flags[-1]} -o DIR, then Restorer(DIR)"
         )
     return TorchRuntime(module, device=device, precision=precision or "fp32")
-
-
-def _format_flag(backend: str) -> str:
-    name = format_of_backend(backend).name
-    return "trt" if name == "tensorrt" else name
 
 
 def _artifact_dirs(path: Path) -> list[Path]:

@@ -38,16 +38,17 @@ from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.artifact import CARD_FILE, ArtifactInfo, is_artifact_dir, write_artifact_info
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.export import verify
-from dcpt_sdk.export.builders import BUILDERS, BuildOptions, Built, classifier_precision
+from dcpt_sdk.export.builders import Builder, BuildOptions, Built, classifier_precision
 from dcpt_sdk.export.contract import io_section, model_card
-from dcpt_sdk.formats import Format, Precision, check_precision, get_format
+from dcpt_sdk.formats import Format, Precision, check_precision, export_formats, get_format, resolve
 from dcpt_sdk.spec import ModelSpec, spec_of
 
-__all__ = ["export", "EXPORTABLE_FORMATS"]
+__all__ = ["export", "require_exporter", "EXPORTABLE_FORMATS"]
 
-EXPORTABLE_FORMATS = ("onnx", "openvino", "tensorrt")
+# The built-in export targets (the table's formats with a builder); export() itself asks the
+# table at call time.
+EXPORTABLE_FORMATS = tuple(fmt.name for fmt in export_formats())
 _INT8_ONLY = ("calib", "calib_count")
-_VERIFY_DEVICE = {"onnx": "cpu", "openvino": "cpu", "tensorrt": "cuda"}
 
 
 class _ClassifierGraph(nn.Module):
@@ -181,11 +182,7 @@ def _tool_versions(fmt: Format, precision: str) -> dict[str, str]:
     except importlib.metadata.PackageNotFoundError:  # a source checkout on PYTHONPATH
         own = "source"
     versions = {"dcpt-sdk": own, "torch": torch.__version__}
-    modules = ["onnx", "onnxruntime"]
-    modules += {"openvino": ["openvino"], "tensorrt": ["tensorrt"]}.get(fmt.name, [])
-    if precision == "int8" and fmt.name == "openvino":
-        modules.append("nncf")
-    for name in modules:
+    for name in _requirements(fmt, precision):
         versions[name] = str(getattr(importlib.import_module(name), "__version__", "unknown"))
     return versions
 
@@ -202,7 +199,7 @@ def _verify(
     if "min" in profile:  # a TensorRT profile bounds the sizes the engine accepts
         bounds = (tuple(profile["min"][2:]), tuple(profile["max"][2:]))
     inputs = verify.verification_inputs(spec, export_size, bounds)
-    runtime = load_artifact(directory, info, _VERIFY_DEVICE[info.format])
+    runtime = load_artifact(directory, info, get_format(info.format).verify_device)
     try:
         parity = verify.measure(
             runtime.infer, verify.reference_outputs(network, inputs), inputs, spec
@@ -259,16 +256,16 @@ def export(
         >>> info.parity
         {'37x53->40x56': {'psnr_db': 47.1, 'max_abs': 0.012}, ...}
     """
-    if format not in EXPORTABLE_FORMATS:
-        get_format(format)  # unknown names get the table's error
+    fmt = get_format(format)  # unknown names get the table's error
+    if fmt.builder is None:
+        targets = ", ".join(f.name for f in export_formats())
         raise UnsupportedOptionError(
-            f"'{format}' is not an export target; valid: {', '.join(EXPORTABLE_FORMATS)} "
+            f"'{format}' is not an export target; valid: {targets} "
             "(torch weights are saved with dcpt_sdk.save_model)"
         )
-    fmt = get_format(format)
     checked = check_precision(fmt, precision)
     _check_options(fmt, checked, options)
-    _require_backend(fmt)
+    require_exporter(fmt, checked)
     network = copy.deepcopy(_resolve_model(model)).float().cpu().eval()
     spec = spec_of(network)
     build_options = BuildOptions.from_options(spec, fmt, options)
@@ -276,7 +273,8 @@ def export(
     check_target(target)
     classifier = _ClassifierGraph(network).eval() if _has_classifier(network) else None
     with _staging(target) as staging:
-        built = BUILDERS[fmt.name](network, classifier, staging, checked, build_options)
+        builder: Builder = resolve(fmt.builder)
+        built = builder(network, classifier, staging, checked, build_options)
         info = _info(spec, fmt, checked, built)
         info = _verify(info, staging, network, build_options.export_size)
         built.finalize(staging, info.to_dict())
@@ -286,15 +284,22 @@ def export(
     return info
 
 
-def _require_backend(fmt: Format) -> None:
-    """Fail before any work when the format's package (or GPU) is missing."""
-    if fmt.needs_gpu:
-        from dcpt_sdk.export.tensorrt import require_tensorrt
+def _requirements(fmt: Format, precision: str) -> tuple[str, ...]:
+    return (*fmt.export_requires, *(fmt.int8_requires if precision == "int8" else ()))
 
-        require_tensorrt()
-    else:
-        require(fmt.python_module, f"{fmt.name} export")
-    require("onnx", f"{fmt.name} export")  # every format goes through the ONNX graph
+
+def require_exporter(fmt: Format, precision: str) -> None:
+    """Fail before any work when this machine lacks what exporting ``fmt`` needs: the table's
+    ``export_check`` (one line naming everything missing, e.g. TensorRT's package and GPU),
+    then each package of ``export_requires`` (+ ``int8_requires``).
+
+    Raises:
+        MissingDependencyError: naming the pip extra to install.
+    """
+    if fmt.export_check is not None:
+        resolve(fmt.export_check)()
+    for module in _requirements(fmt, precision):
+        require(module, f"{fmt.name} {precision} export")
 
 
 def _info(spec: ModelSpec, fmt: Format, precision: Precision, built: Built) -> ArtifactInfo:

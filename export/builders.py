@@ -2,14 +2,16 @@
 
 Every format starts from the same fp32 ONNX graph of the network (and of the classifier), so the
 graph that ONNX Runtime verifies is the graph OpenVINO converts and TensorRT parses. Intermediate
-files live in a scratch directory that is always removed.
+files live in a scratch directory that is always removed. The formats table names each format's
+builder (``Format.builder``) and the files it writes (``model_file``, ``classifier_file``); a
+builder has the ``Builder`` signature and returns what it wrote as a ``Built``.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,42 @@ from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.export import onnx as onnx_export
 from dcpt_sdk.export.inputs import sample_crops, to_batch
 from dcpt_sdk.export.quantize import DEFAULT_CALIB_COUNT
-from dcpt_sdk.formats import Format, Precision
+from dcpt_sdk.formats import Format, Precision, get_format
 from dcpt_sdk.spec import ModelSpec, spec_of
 
-__all__ = ["BuildOptions", "Built", "BUILDERS", "classifier_precision", "spec_of"]
+__all__ = [
+    "BuildOptions",
+    "Built",
+    "Builder",
+    "SizeOption",
+    "classifier_precision",
+    "parse_size",
+    "spec_of",
+]
 
 DEFAULT_EXPORT_SIZE = 64
+# The export options every ONNX-derived builder reads; any other option a format accepts is its
+# own builder's (BuildOptions.format_options), e.g. TensorRT's profile sizes.
+_PIPELINE_OPTIONS = ("export_size", "opset", "slim", "dynamo", "calib", "calib_count")
+SizeOption = int | Sequence[int] | str
+
+
+def parse_size(name: str, value: SizeOption) -> tuple[int, int]:
+    """An image size option: an int (square), a (height, width) pair, or "HxW"."""
+    pair: Any = value
+    if isinstance(value, str):
+        pair = value.lower().split("x") if "x" in value.lower() else [value, value]
+    elif isinstance(value, int):
+        pair = (value, value)
+    try:
+        height, width = (int(v) for v in pair)
+    except (TypeError, ValueError):
+        raise UnsupportedOptionError(
+            f"{name} must be a side (512), a (height, width) pair or 'HxW'; got {value!r}"
+        ) from None
+    if height < 1 or width < 1:
+        raise UnsupportedOptionError(f"{name} must be positive; got {value!r}")
+    return height, width
 
 
 def classifier_precision(precision: Precision) -> Precision:
@@ -44,23 +76,19 @@ class BuildOptions:
     dynamo: bool = False
     calib: Path | None = None
     calib_count: int = DEFAULT_CALIB_COUNT
-    trt_sizes: Mapping[str, Any] = field(default_factory=dict)
-    workspace_gb: float = 4.0
+    format_options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_options(cls, spec: ModelSpec, fmt: Format, options: Mapping[str, Any]) -> BuildOptions:
-        from dcpt_sdk.export.tensorrt import DEFAULT_SIZES, _parse_size, shape_profile
-
-        size = _parse_size("export_size", options.get("export_size", DEFAULT_EXPORT_SIZE))
+        """``options`` (already checked against ``fmt.export_options``) with defaults filled in;
+        the options of the format's own builder are kept as given in ``format_options``."""
+        size = parse_size("export_size", options.get("export_size", DEFAULT_EXPORT_SIZE))
         if size[0] % spec.pad_multiple or size[1] % spec.pad_multiple:
             raise UnsupportedOptionError(
                 f"export_size {size[0]}x{size[1]} is not a multiple of this model's pad multiple "
                 f"{spec.pad_multiple}"
             )
         calib = options.get("calib")
-        trt_sizes = {k: options.get(k, v) for k, v in DEFAULT_SIZES.items()}
-        if fmt.name == "tensorrt":
-            shape_profile(spec, **trt_sizes)  # refuse a bad profile before any work
         return cls(
             export_size=size,
             opset=options.get("opset", onnx_export.DEFAULT_OPSET),
@@ -68,8 +96,7 @@ class BuildOptions:
             dynamo=options.get("dynamo", False),
             calib=Path(calib) if calib is not None else None,
             calib_count=options.get("calib_count", DEFAULT_CALIB_COUNT),
-            trt_sizes=trt_sizes,
-            workspace_gb=options.get("workspace_gb", 4.0),
+            format_options={k: v for k, v in options.items() if k not in _PIPELINE_OPTIONS},
         )
 
 
@@ -157,17 +184,18 @@ def build_onnx(
     precision: Precision,
     options: BuildOptions,
 ) -> Built:
+    fmt = get_format("onnx")
     with tempfile.TemporaryDirectory(prefix="dcpt-onnx-") as scratch:
         restorer, head = _onnx_graphs(network, classifier, Path(scratch), precision, options)
-        shutil.copyfile(restorer, directory / "model.onnx")
+        shutil.copyfile(restorer, directory / fmt.model_file)
         if head is not None:
-            shutil.copyfile(head, directory / "classifier.onnx")
-    files = ("model.onnx", "classifier.onnx") if head is not None else ("model.onnx",)
+            shutil.copyfile(head, directory / fmt.classifier_file)
+    head_file = fmt.classifier_file if head is not None else None
     return Built(
-        classifier_file="classifier.onnx" if head is not None else None,
+        classifier_file=head_file,
         opset=options.opset,
         shape_profile=_onnx_profile(spec_of(network), options),
-        onnx_files=files,
+        onnx_files=(fmt.model_file, *((head_file,) if head_file else ())),
     )
 
 
@@ -181,17 +209,17 @@ def build_openvino(
     from dcpt_sdk.export.openvino import export_ir, runtime_hints
     from dcpt_sdk.export.quantize import calibration_batches
 
-    spec = spec_of(network)
+    spec, fmt = spec_of(network), get_format("openvino")
     with tempfile.TemporaryDirectory(prefix="dcpt-openvino-") as scratch:
         restorer, head = _onnx_graphs(network, classifier, Path(scratch), "fp32", options)
         batches = None
         if precision == "int8":
             batches = calibration_batches(spec, options.calib, options.calib_count)
-        export_ir(restorer, directory / "model.xml", precision, batches)
+        export_ir(restorer, directory / fmt.model_file, precision, batches)
         if head is not None:
-            export_ir(head, directory / "classifier.xml", classifier_precision(precision))
+            export_ir(head, directory / fmt.classifier_file, classifier_precision(precision))
     return Built(
-        classifier_file="classifier.xml" if head is not None else None,
+        classifier_file=fmt.classifier_file if head is not None else None,
         opset=options.opset,
         shape_profile=_onnx_profile(spec, options),
         runtime_hints=runtime_hints(precision),
@@ -205,36 +233,36 @@ def build_tensorrt(
     precision: Precision,
     options: BuildOptions,
 ) -> Built:
-    from dcpt_sdk.export.tensorrt import build_engine, shape_profile
+    from dcpt_sdk.export import tensorrt
 
-    profile = shape_profile(spec_of(network), **options.trt_sizes)
+    fmt, given = get_format("tensorrt"), options.format_options
+    # Checked first: a bad profile fails before any ONNX export starts.
+    sizes = {k: given.get(k, v) for k, v in tensorrt.DEFAULT_SIZES.items()}
+    profile = tensorrt.shape_profile(spec_of(network), **sizes)
+    workspace_gb = given.get("workspace_gb", tensorrt.DEFAULT_WORKSPACE_GB)
     with tempfile.TemporaryDirectory(prefix="dcpt-tensorrt-") as scratch:
         restorer, head = _onnx_graphs(network, classifier, Path(scratch), precision, options)
-        build_engine(
+        tensorrt.build_engine(
             restorer,
-            directory / "model.engine",
+            directory / fmt.model_file,
             profile,
-            workspace_gb=options.workspace_gb,
+            workspace_gb=workspace_gb,
             exact_fp32=precision == "fp32",
         )
         if head is not None:
-            build_engine(
+            tensorrt.build_engine(
                 head,
-                directory / "classifier.engine",
+                directory / fmt.classifier_file,
                 profile,
-                workspace_gb=options.workspace_gb,
+                workspace_gb=workspace_gb,
                 exact_fp32=classifier_precision(precision) == "fp32",
             )
     return Built(
-        classifier_file="classifier.engine" if head is not None else None,
+        classifier_file=fmt.classifier_file if head is not None else None,
         opset=options.opset,
         shape_profile=profile.to_dict(),
     )
 
 
+# (network, classifier graph or None, staging directory, precision, options) -> what it wrote.
 Builder = Callable[[nn.Module, nn.Module | None, Path, Precision, BuildOptions], Built]
-BUILDERS: Mapping[str, Builder] = {
-    "onnx": build_onnx,
-    "openvino": build_openvino,
-    "tensorrt": build_tensorrt,
-}

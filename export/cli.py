@@ -23,11 +23,10 @@ from typing import Any
 
 from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.errors import UnsupportedOptionError
-from dcpt_sdk.formats import PRECISIONS, Format, check_precision, get_format
+from dcpt_sdk.formats import PRECISIONS, Format, check_precision, export_formats
 
 __all__ = ["main", "build_parser"]
 
-_ALIASES = {"tensorrt": ("--trt",)}
 # CLI flag (dest) -> export option name; the formats table says which format takes which.
 _OPTION_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "opset": ("--opset", {"type": int, "help": "ONNX opset (>= 17; default 17)"}),
@@ -49,12 +48,6 @@ _OPTION_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _export_formats() -> list[Format]:
-    from dcpt_sdk.export.api import EXPORTABLE_FORMATS
-
-    return [get_format(name) for name in EXPORTABLE_FORMATS]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The dcpt-export argument parser (flags derived from the formats table)."""
     parser = argparse.ArgumentParser(
@@ -70,10 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Restormer's keys); default: detected",
     )
     formats = parser.add_argument_group("formats (one artifact per format x precision)")
-    for fmt in _export_formats():
+    for fmt in export_formats():
         formats.add_argument(
-            f"--{fmt.name}",
-            *_ALIASES.get(fmt.name, ()),
+            *fmt.flags,
             dest=f"format_{fmt.name}",
             action="store_true",
             help=f"export {fmt.model_file} (precisions: {', '.join(fmt.precisions)}"
@@ -100,14 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plan(args: argparse.Namespace) -> list[tuple[Format, str, dict[str, Any]]]:
     """Every (format, precision, options) to export, checked before any work starts."""
-    formats = [fmt for fmt in _export_formats() if getattr(args, f"format_{fmt.name}")]
+    formats = [fmt for fmt in export_formats() if getattr(args, f"format_{fmt.name}")]
     if not formats:
-        flags = ", ".join(f"--{fmt.name}" for fmt in _export_formats())
-        raise UnsupportedOptionError(f"choose at least one format: {flags} (--trt = --tensorrt)")
+        flags = ", ".join(" or ".join(fmt.flags) for fmt in export_formats())
+        raise UnsupportedOptionError(f"choose at least one format: {flags}")
     given = {name: getattr(args, name) for name in _OPTION_FLAGS if getattr(args, name) is not None}
     for name in given:
         if not any(name in fmt.export_options for fmt in formats):
-            takers = [f.name for f in _export_formats() if name in f.export_options]
+            takers = [f.name for f in export_formats() if name in f.export_options]
             raise UnsupportedOptionError(
                 f"{_OPTION_FLAGS[name][0]} applies to {', '.join(takers)}, none of which was chosen"
             )
@@ -183,12 +175,11 @@ def _run_triton(args: argparse.Namespace, plan: list[tuple[Format, str, dict[str
 
 
 def _run(args: argparse.Namespace) -> None:
-    from dcpt_sdk.export.api import check_target, export
-    from dcpt_sdk.export.tensorrt import require_tensorrt
+    from dcpt_sdk.export.api import check_target, export, require_exporter
 
     plan = _plan(args)
-    if any(fmt.needs_gpu for fmt, _, _ in plan):
-        require_tensorrt()  # fail before exporting anything else
+    for fmt, precision, _ in plan:
+        require_exporter(fmt, precision)  # a missing package or GPU fails before any export
     if args.output.exists() and not args.output.is_dir():
         raise UnsupportedOptionError(
             f"-o '{args.output}' is a file; give a folder (one artifact per format x precision "

@@ -12,7 +12,6 @@ compatible) plan: it runs on the TensorRT version and GPU model it was built wit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +20,7 @@ from typing import Any
 from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.errors import BackendError, DcptError, MissingDependencyError, UnsupportedOptionError
+from dcpt_sdk.export.builders import SizeOption, parse_size
 from dcpt_sdk.imaging import write_bytes_atomic
 from dcpt_sdk.spec import ModelSpec
 
@@ -38,7 +38,6 @@ __all__ = [
 DEFAULT_SIZES = {"min_size": 64, "opt_size": 512, "max_size": 1024}
 MAX_BATCH = 1  # the runtime splits larger batches; one image per call saturates a GPU at 512 px
 DEFAULT_WORKSPACE_GB = 4.0
-SizeOption = int | Sequence[int] | str
 
 
 @dataclass(frozen=True)
@@ -51,24 +50,6 @@ class ShapeProfile:
 
     def to_dict(self) -> dict[str, list[int]]:
         return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
-
-
-def _parse_size(name: str, value: SizeOption) -> tuple[int, int]:
-    """An int (square), a (height, width) pair, or "HxW"."""
-    pair: Any = value
-    if isinstance(value, str):
-        pair = value.lower().split("x") if "x" in value.lower() else [value, value]
-    elif isinstance(value, int):
-        pair = (value, value)
-    try:
-        height, width = (int(v) for v in pair)
-    except (TypeError, ValueError):
-        raise UnsupportedOptionError(
-            f"{name} must be a side (512), a (height, width) pair or 'HxW'; got {value!r}"
-        ) from None
-    if height < 1 or width < 1:
-        raise UnsupportedOptionError(f"{name} must be positive; got {value!r}")
-    return height, width
 
 
 def shape_profile(
@@ -84,7 +65,7 @@ def shape_profile(
             ordered min <= opt <= max in both height and width.
     """
     sizes = {
-        name: _parse_size(name, value)
+        name: parse_size(name, value)
         for name, value in (("min_size", min_size), ("opt_size", opt_size), ("max_size", max_size))
     }
     multiple = spec.pad_multiple

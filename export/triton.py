@@ -31,17 +31,18 @@ import os
 import re
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dcpt_sdk import formats
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import CARD_FILE, ArtifactInfo, read_artifact, write_artifact_info
 from dcpt_sdk.errors import BackendError, DcptError, UnsupportedOptionError
 from dcpt_sdk.export.api import _readable_by_others, _staging  # the export's own atomic commit
 from dcpt_sdk.export.contract import model_card
-from dcpt_sdk.formats import get_format
+from dcpt_sdk.formats import Format, TritonModel, get_format, resolve
 from dcpt_sdk.spec import ModelSpec
 
 __all__ = [
@@ -55,6 +56,10 @@ __all__ = [
     "model_dirs",
     "check_model_dir",
     "write_triton_models",
+    "ModelIO",
+    "read_onnx_io",
+    "read_openvino_io",
+    "read_tensorrt_io",
 ]
 
 CONFIG_FILE = "config.pbtxt"
@@ -71,23 +76,6 @@ _MARKER = "dcpt_format"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-@dataclass(frozen=True)
-class _Backend:
-    """How Triton serves one artifact format: its backend, platform, device and file name."""
-
-    backend: str
-    platform: str
-    kind: str
-    model_file: str  # Triton's default file name; the format's companion files keep its stem
-
-
-_BACKENDS: Mapping[str, _Backend] = {
-    "onnx": _Backend("onnxruntime", "onnxruntime_onnx", "KIND_CPU", "model.onnx"),
-    "openvino": _Backend("openvino", "", "KIND_CPU", "model.xml"),
-    "tensorrt": _Backend("tensorrt", "tensorrt_plan", "KIND_GPU", "model.plan"),
-}
-
-
 Shape = tuple[int, ...]
 
 
@@ -101,7 +89,7 @@ class _Tensor:
 
 
 @dataclass(frozen=True)
-class _ModelIO:
+class ModelIO:
     """A model file's inputs and outputs; a TensorRT engine's profile-0 (min, max) input shape."""
 
     inputs: list[_Tensor]
@@ -175,7 +163,8 @@ def _triton_type(dtype: Any, what: str) -> str:
     return f"TYPE_{name}"
 
 
-def _onnx_io(path: Path) -> _ModelIO:
+def read_onnx_io(path: Path) -> ModelIO:
+    """An ONNX file's graph inputs (weights excluded) and outputs."""
     onnx = require("onnx", "dcpt-export --triton")
     graph = onnx.load(str(path), load_external_data=False).graph
     weights = {initializer.name for initializer in graph.initializer}
@@ -187,10 +176,11 @@ def _onnx_io(path: Path) -> _ModelIO:
         return _Tensor(value.name, _triton_type(dtype, f"'{value.name}' of {path.name}"), shape)
 
     inputs = [tensor(value) for value in graph.input if value.name not in weights]
-    return _ModelIO(inputs, [tensor(value) for value in graph.output])
+    return ModelIO(inputs, [tensor(value) for value in graph.output])
 
 
-def _openvino_io(path: Path) -> _ModelIO:
+def read_openvino_io(path: Path) -> ModelIO:
+    """An OpenVINO IR's inputs and outputs, as read_model sees them."""
     ov = require("openvino", "dcpt-export --triton")
     model = ov.Core().read_model(str(path))
 
@@ -200,12 +190,12 @@ def _openvino_io(path: Path) -> _ModelIO:
         dtype = port.get_element_type().to_dtype()
         return _Tensor(name, _triton_type(dtype, f"'{name}' of {path.name}"), shape)
 
-    return _ModelIO(
+    return ModelIO(
         [tensor(port) for port in model.inputs], [tensor(port) for port in model.outputs]
     )
 
 
-def _tensorrt_io(path: Path) -> _ModelIO:
+def read_tensorrt_io(path: Path) -> ModelIO:
     """The engine's own I/O: the tensors TensorRT lists after deserializing the plan."""
     import numpy as np
 
@@ -228,13 +218,16 @@ def _tensorrt_io(path: Path) -> _ModelIO:
         is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
         (inputs if is_input else outputs).append(tensor)
     low, _, high = engine.get_tensor_profile_shape(inputs[0].name, 0)
-    return _ModelIO(inputs, outputs, (tuple(low), tuple(high)))
+    return ModelIO(inputs, outputs, (tuple(low), tuple(high)))
 
 
-_READERS = {"onnx": _onnx_io, "openvino": _openvino_io, "tensorrt": _tensorrt_io}
+def _served_by(fmt: Format) -> TritonModel:
+    if fmt.triton is None:
+        raise UnsupportedOptionError(f"Triton cannot serve {fmt.name} models")
+    return fmt.triton
 
 
-def _parameters(info: ArtifactInfo, io_of_file: _ModelIO) -> dict[str, str]:
+def _parameters(info: ArtifactInfo, io_of_file: ModelIO) -> dict[str, str]:
     """What the client step needs, as config parameters (Triton passes these to the client in
     the model config; no backend reads ``dcpt_*`` keys)."""
     io = info.io
@@ -259,12 +252,12 @@ def _parameters(info: ArtifactInfo, io_of_file: _ModelIO) -> dict[str, str]:
 
 
 def _config_text(
-    name: str, format: str, io: _ModelIO, parameters: Mapping[str, str], labelled: bool
+    name: str, format: str, io: ModelIO, parameters: Mapping[str, str], labelled: bool
 ) -> str:
     from google.protobuf import text_format
 
     pb = require_triton()
-    backend = _BACKENDS[format]
+    backend = _served_by(get_format(format))
     # A TensorRT engine's profile bounds the batch; the CPU graphs take any.
     max_batch = io.profile[1][0] if io.profile is not None else CPU_MAX_BATCH
     config = pb.ModelConfig(
@@ -301,7 +294,7 @@ def _served_info(info: ArtifactInfo) -> ArtifactInfo:
     io = {key: value for key, value in info.io.items() if key != "classifier"}
     return dataclasses.replace(
         info,
-        model_file=_BACKENDS[info.format].model_file,
+        model_file=_served_by(get_format(info.format)).model_file,
         classifier_file=None,
         classifier_precision=None,
         classifier_parity={},
@@ -319,11 +312,12 @@ def _write_model(
     served: ArtifactInfo | None = None,
 ) -> None:
     """One model folder, staged beside ``target`` and renamed into place (api._staging)."""
-    triton_file = Path(_BACKENDS[info.format].model_file)
+    fmt = get_format(info.format)
+    triton_file = Path(_served_by(fmt).model_file)
     with _staging(target) as staging:
         version = staging / VERSION
         version.mkdir()
-        for suffix in ("", *get_format(info.format).extra_files):  # model.xml -> model.bin too
+        for suffix in ("", *fmt.extra_files):  # model.xml -> model.bin too
             name = Path(source).with_suffix(suffix) if suffix else Path(source)
             copied = triton_file.with_suffix(suffix) if suffix else triton_file
             shutil.copyfile(directory / name, version / copied)
@@ -363,10 +357,12 @@ def write_triton_models(
     require_triton()
     directory, repository = Path(artifact), Path(repo)
     info = read_artifact(directory)
-    if info.format not in _BACKENDS:
+    fmt = get_format(info.format)
+    if fmt.triton is None:
+        served = [f.name for f in formats.FORMATS if f.triton is not None]
         raise UnsupportedOptionError(
             f"'{directory}' is a {info.format} artifact; Triton models are written from "
-            f"{', '.join(_BACKENDS)} artifacts"
+            f"{', '.join(served)} artifacts"
         )
     if not info.parity:
         raise UnsupportedOptionError(
@@ -382,7 +378,7 @@ def write_triton_models(
     for target in targets:  # every folder before the first is written
         check_model_dir(target)
     _warn_unenforced_precision(info)
-    read = _READERS[info.format]
+    read: Callable[[Path], ModelIO] = resolve(fmt.triton.io_reader)
     restorer_io = read(directory / info.model_file)
     parameters = _parameters(info, restorer_io)
     if info.classifier_file:  # written first: the restorer's config names it

@@ -11,30 +11,24 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
+from dcpt_sdk import formats
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import MissingDependencyError
-from dcpt_sdk.formats import FORMATS, BackendName, format_of_backend, get_format
+from dcpt_sdk.formats import BackendName, format_of_backend, get_format
 from dcpt_sdk.runtimes.base import Runtime
 
 __all__ = ["Runtime", "backend_module", "available_backends", "load_artifact"]
 
-_BACKEND_MODULES: dict[str, str] = {
-    "torch": "dcpt_sdk.runtimes.torch_backend",
-    "onnxruntime": "dcpt_sdk.runtimes.onnxruntime_backend",
-    "openvino": "dcpt_sdk.runtimes.openvino_backend",
-    "tensorrt": "dcpt_sdk.runtimes.tensorrt_backend",
-}
-
 
 def backend_module(backend: str) -> ModuleType:
-    format_of_backend(backend)  # raises a clear error for an unknown name
-    return importlib.import_module(_BACKEND_MODULES[backend])
+    """The module that runs ``backend`` (the formats table's ``runtime``), imported now."""
+    return importlib.import_module(format_of_backend(backend).runtime)
 
 
 def available_backends() -> list[BackendName]:
     """Backends whose packages (and, for TensorRT, GPU) are present on this machine."""
     names: list[BackendName] = []
-    for fmt in FORMATS:
+    for fmt in formats.FORMATS:
         module = backend_module(fmt.backend)
         if getattr(module, "is_available", lambda: True)():
             names.append(fmt.backend)
