@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 
 from dcpt_sdk.models import create_model
 
+Model = TypeVar("Model", bound=torch.nn.Module)
 
-def randomised(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> torch.nn.Module:
-    """Seeded random weights. Fresh NAFNet blocks start as identities (beta = gamma = 0), which
-    would make many checks pass trivially."""
+
+def randomised(model: Model, seed: int = 0, scale: float = 0.05) -> Model:
+    """Every parameter drawn from N(0, scale^2), seeded: the one model-randomising helper of the
+    tests. Fresh networks would make many checks pass trivially: NAFNet blocks start as identities
+    (beta = gamma = 0), norms at weight 1 and bias 0, attention temperatures at 1."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param in model.parameters():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -66,7 +66,10 @@ class RestorationNetwork(nn.Module):
 
 @dataclass(frozen=True)
 class Architecture:
-    """A registry entry: how to build, recognise and describe one architecture.
+    """A registry entry: how to build and recognise one architecture.
+
+    The paper, the reference code and the parameter counts are in the network module's
+    docstrings, where a reader of the code finds them.
 
     Attributes:
         name: registered name, used in ModelSpec.arch and create_model().
@@ -98,6 +101,3 @@ class Architecture:
     license: str = "unknown"
     detectable: bool = True
     ambiguity: str = ""
-    reference: str = ""
-    description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 import torch
+from _models import randomised
+from _shared import assert_reference_layout, onnx_max_errors, reference_state_dict
 from torch import nn
 
 from dcpt_sdk.archs.classifier import ARCH, LIGHT_ARCH, detect, detect_light
@@ -15,7 +16,6 @@ from dcpt_sdk.archs.nafnet import ARCH as NAFNET_ARCH
 from dcpt_sdk.archs.nafnet.network import NAFNet
 from dcpt_sdk.errors import UnsupportedOptionError
 
-REFERENCE_DIR = Path(__file__).parents[1] / "data" / "reference_state_dicts"
 REFERENCE_HEADS = {
     "dcpt-classifier-nafnet-5d.txt": ([64, 128, 256, 512], 49_290_505),
     "dcpt-classifier-restormer-5d.txt": ([96, 96, 192], 7_449_800),
@@ -23,32 +23,9 @@ REFERENCE_HEADS = {
 }
 
 
-def read_reference(name: str) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
-    """(parameter count from the header, [(name, shape)] in state_dict order) of a layout file."""
-    lines = (REFERENCE_DIR / name).read_text().splitlines()
-    count = int(re.search(r"params=(\d+)", lines[0]).group(1))
-    entries = []
-    for line in lines[1:]:
-        key, shape = line.split("\t")
-        entries.append((key, tuple(int(v) for v in re.findall(r"\d+", shape))))
-    return count, entries
-
-
-def meta_state_dict(entries: list[tuple[str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
-    return {key: torch.empty(shape, device="meta") for key, shape in entries}
-
-
-def randomised(module: nn.Module, seed: int = 0) -> nn.Module:
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in module.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
-    return module.eval()
-
-
 def tiny_features(batch: int = 2, height: int = 16, width: int = 24) -> list[torch.Tensor]:
     """Real decoder taps of the tiny NAFNet (channels 8, 16)."""
-    net = randomised(NAFNet(**NAFNET_ARCH.tiny))
+    net = randomised(NAFNet(**NAFNET_ARCH.tiny), scale=0.2)
     with torch.no_grad():
         return net.forward_features(torch.rand(batch, 3, height, width))
 
@@ -56,19 +33,15 @@ def tiny_features(batch: int = 2, height: int = 16, width: int = 24) -> list[tor
 @pytest.mark.parametrize("layout", sorted(REFERENCE_HEADS))
 def test_reference_head_matches_reference_layout_and_count(layout: str) -> None:
     dims, expected_count = REFERENCE_HEADS[layout]
-    count, entries = read_reference(layout)
     with torch.device("meta"):
-        head = DegradationClassifier(dims, num_classes=5)
-    assert sum(p.numel() for p in head.parameters()) == count == expected_count
-    assert [(k, tuple(t.shape)) for k, t in head.state_dict().items()] == entries
+        assert_reference_layout(DegradationClassifier(dims, num_classes=5), layout, expected_count)
 
 
 @pytest.mark.parametrize("layout", sorted(REFERENCE_HEADS))
 def test_reference_layouts_are_detected(layout: str) -> None:
-    _, entries = read_reference(layout)
     expected = {"feature_dims": REFERENCE_HEADS[layout][0], "num_classes": 5, "num_res_blocks": 2}
-    assert detect(meta_state_dict(entries)) == expected
-    assert detect_light(meta_state_dict(entries)) is None
+    assert detect(reference_state_dict(layout)) == expected
+    assert detect_light(reference_state_dict(layout)) is None
 
 
 @pytest.mark.parametrize(
@@ -101,8 +74,7 @@ def test_detect_recovers_light_head_variants(hparams: dict) -> None:
 
 
 def test_detectors_reject_restorer_keys() -> None:
-    _, entries = read_reference("dcpt-nafnet-w64-paper.txt")
-    restorer = meta_state_dict(entries)
+    restorer = reference_state_dict("dcpt-nafnet-w64-paper.txt")
     assert detect(restorer) is None
     assert detect_light(restorer) is None
     # A restorer carrying its classifier is a restorer, not a head.
@@ -116,7 +88,7 @@ def test_detectors_reject_restorer_keys() -> None:
 
 @pytest.mark.parametrize("arch", [ARCH, LIGHT_ARCH], ids=lambda a: a.name)
 def test_logits_from_tiny_nafnet_features(arch) -> None:
-    head = randomised(arch.build(**arch.tiny))
+    head = randomised(arch.build(**arch.tiny), scale=0.2)
     with torch.no_grad():
         logits = head(tiny_features(batch=2))
     assert logits.shape == (2, 5)
@@ -132,7 +104,7 @@ def test_logits_from_tiny_nafnet_features(arch) -> None:
     "sizes", [[(37, 53), (19, 27)], [(37, 53), (18, 26)]], ids=["ceil", "floor"]
 )
 def test_reference_head_accepts_features_rounded_either_way(sizes: list[tuple[int, int]]) -> None:
-    head = randomised(DegradationClassifier([8, 16], num_classes=3))
+    head = randomised(DegradationClassifier([8, 16], num_classes=3), scale=0.2)
     features = [torch.rand(1, c, h, w) for c, (h, w) in zip([8, 16], sizes, strict=True)]
     with torch.no_grad():
         assert head(features).shape == (1, 3)
@@ -167,27 +139,9 @@ class ImageToLogits(nn.Module):
 
 @pytest.mark.parametrize("arch", [ARCH, LIGHT_ARCH], ids=lambda a: a.name)
 def test_onnx_export_of_features_to_logits(arch, tmp_path: Path) -> None:
-    pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
     model = ImageToLogits(
-        randomised(NAFNet(**NAFNET_ARCH.tiny)), randomised(arch.build(**arch.tiny))
+        randomised(NAFNet(**NAFNET_ARCH.tiny), scale=0.2),
+        randomised(arch.build(**arch.tiny), scale=0.2),
     ).eval()
-    path = tmp_path / "classifier.onnx"
-    torch.onnx.export(
-        model,
-        (torch.rand(1, 3, 32, 32),),
-        str(path),
-        dynamo=False,
-        opset_version=17,
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
-    )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for height, width in [(40, 56), (72, 24)]:
-        x = torch.rand(2, 3, height, width)
-        with torch.no_grad():
-            expected = model(x).numpy()
-        got = session.run(None, {"image": x.numpy()})[0]
-        assert got.shape == expected.shape == (2, 5)
-        assert abs(got - expected).max() <= 1e-4
+    errors = onnx_max_errors(model, tmp_path / "classifier.onnx", batch=2, image_output=False)
+    assert max(errors) <= 1e-4

@@ -8,27 +8,22 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from _models import check_odd_size_restore
+from _models import check_odd_size_restore, randomised
+from _shared import (
+    assert_reference_layout,
+    hparams_row,
+    onnx_max_errors,
+    reference_state_dict,
+    taps_and_restored,
+)
 
 from dcpt_sdk.archs.classifier.network import DegradationClassifier
 from dcpt_sdk.archs.nafnet import ARCH, detect
 from dcpt_sdk.archs.nafnet.network import ChannelStatPool, NAFNet
 from dcpt_sdk.errors import UnsupportedOptionError
 
-REFERENCE_DIR = Path(__file__).parents[1] / "data" / "reference_state_dicts"
 PAPER = dict(ARCH.defaults)
 TINY = dict(ARCH.tiny)
-
-
-def read_reference(name: str) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
-    """(parameter count from the header, [(name, shape)] in state_dict order) of a layout file."""
-    lines = (REFERENCE_DIR / name).read_text().splitlines()
-    count = int(re.search(r"params=(\d+)", lines[0]).group(1))
-    entries = []
-    for line in lines[1:]:
-        key, shape = line.split("\t")
-        entries.append((key, tuple(int(v) for v in re.findall(r"\d+", shape))))
-    return count, entries
 
 
 def map_dcpt_decoders(key: str) -> str:
@@ -36,41 +31,20 @@ def map_dcpt_decoders(key: str) -> str:
     return re.sub(r"^decoder(\d+)\.", r"decoders.\1.", key)
 
 
-def meta_state_dict(entries: list[tuple[str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
-    return {key: torch.empty(shape, device="meta") for key, shape in entries}
-
-
-def randomised(net: NAFNet, seed: int = 0) -> NAFNet:
-    """Random weights everywhere: the official zero beta/gamma would make every block identity."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in net.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
-    return net.eval()
-
-
 def tiny_net(**changes: object) -> NAFNet:
-    return randomised(NAFNet(**{**TINY, **changes}))
+    """The tiny preset with random weights everywhere (the official zero beta/gamma would make
+    every block the identity), large enough (0.2) for the pooling tests to see a difference."""
+    return randomised(NAFNet(**{**TINY, **changes}), scale=0.2).eval()
 
 
-def test_paper_config_has_reference_parameter_count() -> None:
-    count, _ = read_reference("dcpt-nafnet-w64-paper.txt")
+def test_paper_config_matches_reference_layout_and_parameter_count() -> None:
     with torch.device("meta"):
         net = NAFNet(**PAPER)
-    assert sum(p.numel() for p in net.parameters()) == count == 67_888_835
-
-
-def test_paper_state_dict_matches_reference_layout() -> None:
-    _, entries = read_reference("dcpt-nafnet-w64-paper.txt")
-    with torch.device("meta"):
-        net = NAFNet(**PAPER)
-    ours = [(key, tuple(t.shape)) for key, t in net.state_dict().items()]
-    assert ours == [(map_dcpt_decoders(key), shape) for key, shape in entries]
+    assert_reference_layout(net, "dcpt-nafnet-w64-paper.txt", 67_888_835, map_dcpt_decoders)
 
 
 def test_reference_layout_is_detected_as_paper_config() -> None:
-    _, entries = read_reference("dcpt-nafnet-w64-paper.txt")
-    state = meta_state_dict([(map_dcpt_decoders(k), s) for k, s in entries])
+    state = reference_state_dict("dcpt-nafnet-w64-paper.txt", map_dcpt_decoders)
     assert detect(state) == PAPER
 
 
@@ -84,9 +58,7 @@ def test_forward_restores_odd_size_after_reflect_padding() -> None:
 def test_forward_features_are_first_decoder_blocks_highest_resolution_first() -> None:
     net = tiny_net(enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1])
     x = torch.rand(2, 3, 24, 40)
-    with torch.no_grad():
-        taps = net.forward_features(x)
-        restored = net(x)
+    taps, restored = taps_and_restored(net, x)
     assert net.feature_channels == (8, 16, 32)
     assert [tuple(t.shape) for t in taps] == [(2, 8, 24, 40), (2, 16, 12, 20), (2, 32, 6, 10)]
     # With one block per decoder level the highest-resolution tap IS the decoder output.
@@ -106,34 +78,16 @@ def test_forward_features_tap_whole_decoder_levels_not_their_first_block() -> No
     assert float((taps[1] - first_block).abs().max()) > 1e-3
 
 
-@pytest.mark.parametrize(
-    "hparams",
-    [
-        TINY,
-        {
-            "img_channel": 3,
-            "width": 16,
-            "middle_blk_num": 2,
-            "enc_blk_nums": [1, 1, 1, 2],
-            "dec_blk_nums": [1, 1, 1, 1],
-        },
-        {
-            "img_channel": 3,
-            "width": 32,
-            "middle_blk_num": 1,
-            "enc_blk_nums": [2, 2, 2, 2],
-            "dec_blk_nums": [2, 2, 2, 2],
-        },
-        {
-            "img_channel": 1,
-            "width": 8,
-            "middle_blk_num": 0,
-            "enc_blk_nums": [0, 3, 1],
-            "dec_blk_nums": [2, 1, 1],
-        },
-    ],
-    ids=["tiny", "w16-mid2", "w32-2222", "gray-mid0"],
-)
+# Rows in the preset's key order: img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums.
+DETECT_VARIANTS = {
+    "tiny": TINY,
+    "w16-mid2": hparams_row(ARCH.defaults, 3, 16, 2, [1, 1, 1, 2], [1, 1, 1, 1]),
+    "w32-2222": hparams_row(ARCH.defaults, 3, 32, 1, [2, 2, 2, 2], [2, 2, 2, 2]),
+    "gray-mid0": hparams_row(ARCH.defaults, 1, 8, 0, [0, 3, 1], [2, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("hparams", DETECT_VARIANTS.values(), ids=DETECT_VARIANTS)
 def test_detect_recovers_hyperparameters(hparams: dict) -> None:
     with torch.device("meta"):
         net = NAFNet(**hparams)
@@ -158,8 +112,7 @@ def test_detected_hparams_round_trip_through_safetensors(tmp_path: Path) -> None
     ["dcpt-restormer-paper.txt", "dcpt-promptir-paper.txt", "dcpt-classifier-nafnet-5d.txt"],
 )
 def test_detect_rejects_other_architectures(layout: str) -> None:
-    _, entries = read_reference(layout)
-    assert detect(meta_state_dict(entries)) is None
+    assert detect(reference_state_dict(layout)) is None
 
 
 def test_detect_rejects_nafnet_keys_mixed_with_foreign_ones() -> None:
@@ -253,30 +206,9 @@ def test_set_local_pooling_rejects_bad_sizes(bad: object) -> None:
 
 @pytest.mark.parametrize("train_size", [None, 16])
 def test_onnx_export_has_dynamic_height_and_width(train_size: int | None, tmp_path: Path) -> None:
-    pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
     net = tiny_net()
     net.set_local_pooling(train_size)
-    path = tmp_path / "nafnet.onnx"
-    dynamic = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(
-        net,
-        (torch.rand(1, 3, 32, 32),),
-        str(path),
-        dynamo=False,
-        opset_version=17,
-        input_names=["image"],
-        output_names=["restored"],
-        dynamic_axes={"image": dynamic, "restored": dynamic},
-    )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for height, width in [(40, 56), (72, 24)]:
-        x = torch.rand(1, 3, height, width)
-        with torch.no_grad():
-            expected = net(x).numpy()
-        got = session.run(None, {"image": x.numpy()})[0]
-        assert got.shape == expected.shape
-        assert abs(got - expected).max() <= 1e-4
+    assert max(onnx_max_errors(net, tmp_path / "nafnet.onnx")) <= 1e-4
 
 
 def test_attached_classifier_keys_do_not_hide_the_restorer() -> None:

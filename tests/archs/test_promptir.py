@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from _models import check_odd_size_restore
-from _restormer_family import (
+from _models import check_odd_size_restore, randomised
+from _shared import (
+    UNET_VARIANTS,
+    assert_reference_layout,
     layout,
-    meta_state_dict,
     onnx_max_errors,
-    param_count,
-    randomised,
-    read_reference,
+    reference_state_dict,
+    taps_and_restored,
 )
 
 from dcpt_sdk.archs import detect_architecture
@@ -28,35 +28,24 @@ from dcpt_sdk.errors import UnsupportedOptionError
 TINY = dict(ARCH.tiny)
 PAPER = dict(ARCH.defaults)
 
-VARIANTS: list[dict[str, Any]] = [
-    TINY,
-    {
-        **TINY,
-        "dim": 16,
-        "num_blocks": [1, 2, 2, 1],
-        "num_refinement_blocks": 2,
-        "heads": [1, 2, 4, 4],
-        "ffn_expansion_factor": 2.0,
-        "bias": True,
-        "layernorm_type": "BiasFree",
+# Restormer's variants with prompt banks that fit their widths (the noise-level blocks' widths,
+# level width + prompt_dim, must divide by heads[2]); the tiny preset and the paper size.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "tiny": TINY,
+    "dim16": {
+        **UNET_VARIANTS["dim16"],
         "prompt_dims": [16, 32, 64],
         "prompt_sizes": [32, 16, 8],
         "prompt_len": 5,
     },
-    {
-        **TINY,
-        "inp_channels": 1,
-        "out_channels": 1,
-        "dim": 12,
-        "num_blocks": [2, 1, 1, 2],
-        "heads": [1, 2, 2, 2],
-        "ffn_expansion_factor": 1.5,
+    "gray-dim24": {
+        **UNET_VARIANTS["gray-dim24"],
         "prompt_dims": [12, 24, 40],
         "prompt_sizes": [8, 8, 8],
         "prompt_len": 2,
     },
-    PAPER,
-]
+    "paper": PAPER,
+}
 
 # The official model's extra, unused convs (shapes at the paper size, for dim 48).
 OFFICIAL_UNUSED = {
@@ -70,22 +59,18 @@ OFFICIAL_UNUSED = {
 
 
 def tiny(**changes: Any) -> PromptIR:
-    torch.manual_seed(0)
-    net = PromptIR(**{**TINY, **changes})
-    randomised(net)
-    return net
+    return randomised(PromptIR(**{**TINY, **changes})).eval()
 
 
 # --- reference layout ------------------------------------------------------------------------
 
 
 def test_paper_config_matches_reference_layout():
-    count, entries = read_reference("dcpt-promptir-paper.txt")
     with torch.device("meta"):
         net = PromptIR(**PAPER)
-    assert layout(net) == entries
-    assert param_count(net) == count == 35_376_967
-    assert not any(key.startswith(ARCH.ignored_key_prefixes) for key, _ in entries)
+    assert_reference_layout(net, "dcpt-promptir-paper.txt", 35_376_967)
+    # the reference file holds none of the official code's unused convs
+    assert not any(key.startswith(ARCH.ignored_key_prefixes) for key, _ in layout(net))
 
 
 # --- forward ---------------------------------------------------------------------------------
@@ -109,9 +94,8 @@ def test_output_is_a_residual_on_the_input():
 def test_forward_features_are_reduce_noise_levels_highest_resolution_first():
     net = tiny()
     x = torch.rand(2, 3, 32, 48)
+    taps, restored = taps_and_restored(net, x)
     with torch.no_grad():
-        taps = net.forward_features(x)
-        restored = net(x)
         enc1 = net.encoder_level1(net.patch_embed(x))
         dec1 = net.decoder_level1(torch.cat([net.up2_1(taps[0]), enc1], 1))
     assert net.feature_channels == (16, 32, 32)
@@ -156,7 +140,7 @@ def test_invalid_hyper_parameters_raise_with_the_fix(changes: dict[str, Any], me
 # --- detection -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hparams", VARIANTS, ids=["tiny", "dim16", "gray-dim12", "paper"])
+@pytest.mark.parametrize("hparams", VARIANTS.values(), ids=VARIANTS)
 def test_detect_recovers_hyper_parameters(hparams: dict[str, Any]):
     with torch.device("meta"):
         net = PromptIR(**hparams)
@@ -170,7 +154,7 @@ def test_detect_recovers_hyper_parameters(hparams: dict[str, Any]):
 
 
 def test_reference_layout_file_is_detected_as_paper_config():
-    state = meta_state_dict(read_reference("dcpt-promptir-paper.txt")[1])
+    state = reference_state_dict("dcpt-promptir-paper.txt")
     assert detect_promptir(state) == PAPER
 
 

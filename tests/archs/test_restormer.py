@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from _models import check_odd_size_restore
-from _restormer_family import (
+from _models import check_odd_size_restore, randomised
+from _shared import (
+    UNET_VARIANTS,
+    assert_reference_layout,
     layout,
-    meta_state_dict,
     onnx_max_errors,
-    param_count,
-    randomised,
     read_reference,
+    reference_state_dict,
+    taps_and_restored,
 )
 
 from dcpt_sdk.archs import detect_architecture
@@ -34,32 +35,11 @@ from dcpt_sdk.errors import UnsupportedOptionError
 BOTH = pytest.mark.parametrize("arch", [ARCH, DCPT_ARCH], ids=lambda a: a.name)
 
 # Hyper-parameter variants that detection must recover exactly (the last one is the paper size).
-VARIANTS: list[dict[str, Any]] = [
-    dict(ARCH.tiny),
-    {
-        "inp_channels": 3,
-        "out_channels": 3,
-        "dim": 16,
-        "num_blocks": [1, 2, 2, 1],
-        "num_refinement_blocks": 2,
-        "heads": [1, 2, 2, 4],
-        "ffn_expansion_factor": 2.0,
-        "bias": True,
-        "layernorm_type": "BiasFree",
-    },
-    {
-        "inp_channels": 1,
-        "out_channels": 1,
-        "dim": 24,
-        "num_blocks": [2, 1, 3, 2],
-        "num_refinement_blocks": 0,
-        "heads": [2, 2, 4, 8],
-        "ffn_expansion_factor": 1.5,
-        "bias": False,
-        "layernorm_type": "WithBias",
-    },
-    dict(ARCH.defaults),
-]
+VARIANTS: dict[str, dict[str, Any]] = {
+    "tiny": dict(ARCH.tiny),
+    **UNET_VARIANTS,
+    "paper": dict(ARCH.defaults),
+}
 
 
 def to_dcpt_key(key: str) -> str:
@@ -68,10 +48,7 @@ def to_dcpt_key(key: str) -> str:
 
 
 def tiny(arch: Architecture, **changes: Any) -> Restormer:
-    torch.manual_seed(0)
-    net = arch.build(**{**arch.tiny, **changes})
-    randomised(net)
-    return net
+    return randomised(arch.build(**{**arch.tiny, **changes})).eval()
 
 
 # --- reference layouts ----------------------------------------------------------------------
@@ -86,11 +63,8 @@ def tiny(arch: Architecture, **changes: Any) -> Restormer:
     ids=["restormer", "restormer-dcpt"],
 )
 def test_paper_config_matches_reference_layout(arch: Architecture, filename: str, count: int):
-    reference_count, entries = read_reference(filename)
     with torch.device("meta"):
-        net = arch.build(**arch.defaults)
-    assert layout(net) == entries
-    assert param_count(net) == reference_count == count
+        assert_reference_layout(arch.build(**arch.defaults), filename, count)
 
 
 def test_dcpt_layout_is_official_layout_with_body_levels_and_no_norm_bias():
@@ -124,9 +98,7 @@ def test_output_is_a_residual_on_the_input(arch: Architecture):
 def test_forward_features_are_decoder_levels_highest_resolution_first(arch: Architecture):
     net = tiny(arch)
     x = torch.rand(2, 3, 32, 48)
-    with torch.no_grad():
-        taps = net.forward_features(x)
-        restored = net(x)
+    taps, restored = taps_and_restored(net, x)
     assert net.feature_channels == (16, 16, 32)
     assert [tuple(t.shape) for t in taps] == [(2, 16, 32, 48), (2, 16, 16, 24), (2, 32, 8, 12)]
     # The highest-resolution tap is decoder_level1's output, before the refinement blocks.
@@ -140,7 +112,7 @@ def test_paper_feature_channels_match_the_method_table():
 
 def test_dcpt_variant_uses_relu_attention_on_the_same_weights():
     official = tiny(ARCH, layernorm_type="BiasFree")
-    dcpt = DcptRestormer(**{**DCPT_ARCH.tiny})
+    dcpt = DcptRestormer(**DCPT_ARCH.tiny)
     state = {to_dcpt_key(k): v for k, v in official.state_dict().items()}
     dcpt.load_state_dict(state, strict=True)
     dcpt.eval()
@@ -157,8 +129,7 @@ def test_dcpt_variant_uses_relu_attention_on_the_same_weights():
 
 @pytest.mark.parametrize("layernorm_type", ["WithBias", "BiasFree"])
 def test_channel_layernorm_matches_the_channels_last_definition(layernorm_type: str):
-    norm = LayerNorm(6, layernorm_type)  # type: ignore[arg-type]
-    randomised(norm)
+    norm = randomised(LayerNorm(6, layernorm_type))  # type: ignore[arg-type]
     x = torch.randn(2, 6, 5, 7) * 3 + 1
     last = x.permute(0, 2, 3, 1)
     if layernorm_type == "WithBias":
@@ -188,7 +159,7 @@ def test_invalid_hyper_parameters_raise_with_the_fix(changes: dict[str, Any], me
 
 
 @BOTH
-@pytest.mark.parametrize("hparams", VARIANTS, ids=["tiny", "dim16", "gray-dim24", "paper"])
+@pytest.mark.parametrize("hparams", VARIANTS.values(), ids=VARIANTS)
 def test_detect_recovers_hyper_parameters(arch: Architecture, hparams: dict[str, Any]):
     with torch.device("meta"):
         net = arch.build(**hparams)
@@ -205,7 +176,7 @@ def test_detect_recovers_hyper_parameters(arch: Architecture, hparams: dict[str,
 @BOTH
 def test_reference_layout_files_are_detected_as_paper_config(arch: Architecture):
     name = "official-restormer-paper.txt" if arch is ARCH else "dcpt-restormer-paper.txt"
-    state = meta_state_dict(read_reference(name)[1])
+    state = reference_state_dict(name)
     assert arch.detect(state) == dict(arch.defaults)
 
 

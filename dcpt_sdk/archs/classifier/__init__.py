@@ -77,11 +77,6 @@ ARCH = Architecture(
     pad_multiple=_no_padding,
     # The reference repository (MILab-PKU/dcpt) ships no licence file.
     license="unknown",
-    reference="https://arxiv.org/abs/2501.15510",
-    description=(
-        "Reference DCPT degradation classifier (bottleneck-block feature aggregator); "
-        "49.3M parameters on NAFNet-w64 features, 7.4M on Restormer, 9.7M on PromptIR."
-    ),
 )
 
 LIGHT_ARCH = Architecture(
@@ -98,9 +93,4 @@ LIGHT_ARCH = Architecture(
     detect=detect_light,
     pad_multiple=_no_padding,
     license="Apache-2.0",
-    reference="https://arxiv.org/abs/2501.15510",
-    description=(
-        "Small degradation head of dcpt-sdk: per-level 1x1 projection, global average and max "
-        "pooling, MLP; about 0.2M parameters on NAFNet-w64 features."
-    ),
 )

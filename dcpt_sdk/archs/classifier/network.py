@@ -1,12 +1,16 @@
 """DCPT degradation classifiers: they read a restorer's decoder features, never the image.
 
+DCPT: Hu et al., "Universal Image Restoration Pre-training via Degradation Classification",
+ICLR 2025, arXiv 2501.15510; reference code github MILab-PKU/dcpt.
+
 Two heads with the same call, ``classifier(features) -> logits`` (N x num_classes), where
 ``features`` is the restorer's ``forward_features(x)``: one map per level, highest resolution
 first, each level half the resolution of the previous.
 
 * :class:`DegradationClassifier`: the reference DCPT head (a feature aggregator built from ResNet
   bottleneck blocks). Parameter names and shapes follow the reference checkpoints, so they load
-  strictly. It is large (49.3M parameters on NAFNet-w64 features).
+  strictly. It is large: 49.3M parameters on NAFNet-w64 features, 7.4M on Restormer's, 9.7M on
+  PromptIR's.
 * :class:`LightDegradationClassifier`: a small head of our own (1x1 projections, global average
   and max pooling, a two-layer MLP), about 0.2M parameters on NAFNet-w64 features.
 """

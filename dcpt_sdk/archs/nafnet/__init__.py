@@ -83,9 +83,4 @@ ARCH = Architecture(
     detect=detect,
     pad_multiple=_pad_multiple,
     license="MIT",
-    reference="https://arxiv.org/abs/2204.04676",
-    description=(
-        "NAFNet (Chen et al., ECCV 2022), official parameter layout; DCPT taps the output of "
-        "each decoder level. Optional TLC local pooling via NAFNet.set_local_pooling."
-    ),
 )

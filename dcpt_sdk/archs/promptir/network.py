@@ -17,16 +17,17 @@ never uses; they are not created here (the loader drops them, see ``ignored_key_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dcpt_sdk.archs.restormer.network import (
-    LayerNormType,
     OverlapPatchEmbed,
     TransformerBlock,
     TransformerUNet,
+    UNetHparams,
     Upsample,
 )
 from dcpt_sdk.errors import UnsupportedOptionError
@@ -75,10 +76,11 @@ def _check_prompt_hparams(
 class PromptIR(TransformerUNet):
     """PromptIR with decoder prompts. Defaults are the paper configuration (35,376,967 parameters).
 
-    Arguments mirror the reference constructor (``LayerNorm_type`` spelled ``layernorm_type``;
-    decoder prompts always on, since the reference network does not run without them), plus the
-    prompt sizes the reference fixes for dim 48: ``prompt_dims`` / ``prompt_sizes`` of prompt1
-    (decoder level 2), prompt2 (decoder level 3), prompt3 (latent) and ``prompt_len`` prompts each.
+    Keyword arguments mirror the reference constructor (Restormer's ``UNetHparams``, with
+    ``LayerNorm_type`` spelled ``layernorm_type``; decoder prompts always on, since the reference
+    network does not run without them), plus the prompt sizes the reference fixes for dim 48:
+    ``prompt_dims`` / ``prompt_sizes`` of prompt1 (decoder level 2), prompt2 (decoder level 3),
+    prompt3 (latent) and ``prompt_len`` prompts each.
 
     ``forward(x)`` returns the restored image (network output + x). ``forward_features(x)`` returns
     the DCPT taps: the outputs of reduce_noise_level1, 2, 3 (the 1x1 convs after each prompt block),
@@ -94,39 +96,22 @@ class PromptIR(TransformerUNet):
 
     def __init__(
         self,
-        inp_channels: int = 3,
-        out_channels: int = 3,
-        dim: int = 48,
-        num_blocks: Sequence[int] = (4, 6, 6, 8),
-        num_refinement_blocks: int = 4,
-        heads: Sequence[int] = (1, 2, 4, 8),
-        ffn_expansion_factor: float = 2.66,
-        bias: bool = False,
-        layernorm_type: LayerNormType = "WithBias",
+        *,
         prompt_dims: Sequence[int] = (64, 128, 320),
         prompt_sizes: Sequence[int] = (64, 32, 16),
         prompt_len: int = 5,
+        **hparams: Unpack[UNetHparams],
     ) -> None:
-        super().__init__(
-            inp_channels,
-            out_channels,
-            dim,
-            num_blocks,
-            num_refinement_blocks,
-            heads,
-            ffn_expansion_factor,
-            bias,
-            layernorm_type,
-        )
+        super().__init__(**hparams)
         _check_prompt_hparams(prompt_dims, prompt_sizes, prompt_len)
         self.prompt_dims = tuple(prompt_dims)
         self.prompt_sizes = tuple(prompt_sizes)
         self.prompt_len = prompt_len
         # Creation order = the reference's state-dict order (prompts right after the embedding).
-        self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
+        self.patch_embed = OverlapPatchEmbed(self.inp_channels, self.dim)
         self._add_prompts()
         self._add_encoder()
-        self._add_decoder(out_channels)
+        self._add_decoder()
 
     def _add_prompts(self) -> None:
         # Each prompt's linear layer reads the feature it is added to: prompt1 decoder level 2
@@ -140,7 +125,7 @@ class PromptIR(TransformerUNet):
         """The block refining [feature, prompt]; the reference gives it level 3's head count."""
         return self._block(width, self.heads[2], where)
 
-    def _add_decoder(self, out_channels: int) -> None:
+    def _add_decoder(self) -> None:
         dim, blocks, heads, bias = self.dim, self.num_blocks, self.heads, self.bias
         p1, p2, p3 = self.prompt_dims
         self.up4_3 = Upsample(dim * 4)
@@ -158,7 +143,7 @@ class PromptIR(TransformerUNet):
         self.reduce_noise_level1 = nn.Conv2d(dim * 2 + p1, dim * 2, kernel_size=1, bias=bias)
         self.decoder_level1 = self._level(dim * 2, heads[0], blocks[0], "decoder_level1")
         self.refinement = self._level(dim * 2, heads[0], self.num_refinement_blocks, "refinement")
-        self.output = nn.Conv2d(dim * 2, out_channels, kernel_size=3, padding=1, bias=bias)
+        self.output = nn.Conv2d(dim * 2, self.out_channels, kernel_size=3, padding=1, bias=bias)
 
     @property
     def feature_channels(self) -> tuple[int, ...]:

@@ -20,11 +20,8 @@ __all__ = ["ARCH", "DCPT_ARCH", "ORIGIN_ARCH", "Restormer", "DcptRestormer", "Re
 # lacks the file): "ACADEMIC PUBLIC LICENSE", non-commercial use only, modifications under the same
 # licence. DCPT (MILab-PKU/dcpt) ships no licence file.
 _LICENSE = "Academic Public License, non-commercial (official repo licence: swz30/Restormer)"
-_REFERENCE = (
-    "Zamir et al., Restormer, CVPR 2022, arXiv 2111.09881; "
-    "github swz30/Restormer basicsr/models/archs/restormer_arch.py"
-)
 
+# Every hyper-parameter named (detection returns all of them; the paper size is the default).
 _PAPER: dict[str, Any] = {
     "inp_channels": 3,
     "out_channels": 3,
@@ -34,6 +31,7 @@ _PAPER: dict[str, Any] = {
     "heads": [1, 2, 4, 8],
     "ffn_expansion_factor": 2.66,
     "bias": False,
+    "layernorm_type": "WithBias",
 }
 _TINY: dict[str, Any] = {
     **_PAPER,
@@ -53,8 +51,8 @@ ARCH = Architecture(
     name="restormer",
     kind="restorer",
     build=Restormer,
-    defaults={**_PAPER, "layernorm_type": "WithBias"},
-    tiny={**_TINY, "layernorm_type": "WithBias"},
+    defaults=_PAPER,
+    tiny=_TINY,
     detect=detect_restormer,
     pad_multiple=_pad_multiple,
     license=_LICENSE,
@@ -64,36 +62,24 @@ ARCH = Architecture(
         "'restormer' (softmax, eps 1e-5). If the weights come from the DCPT transfer configs, "
         "load them with arch='restormer-origin' (dcpt-export/dcpt-restore: --arch restormer-origin)"
     ),
-    reference=_REFERENCE,
-    description="Restormer, official layout (26.1M parameters at the paper size)",
 )
 
-# Restormer_origin: the official entry's layout, defaults and key reader, another network.
+# The two DCPT variants: the official entry's sizes and licence, another network each.
+# Restormer_origin keeps the official layout, defaults and key reader.
 ORIGIN_ARCH = dataclasses.replace(
     ARCH,
     name="restormer-origin",
     build=RestormerOrigin,
     detectable=False,  # the same keys as ARCH: read when named, never auto-detected
     ambiguity="",
-    reference=_REFERENCE + "; DCPT's Restormer_origin: github MILab-PKU/dcpt restormer_arch.py",
-    description=(
-        "DCPT's Restormer_origin: official key layout, ReLU channel attention, LayerNorm eps 1e-6 "
-        "(named explicitly: its keys equal the official Restormer's)"
-    ),
 )
-
-DCPT_ARCH = Architecture(
+# DCPT's Restormer: '.body.' levels (its own key reader) and a bias-free LayerNorm.
+DCPT_ARCH = dataclasses.replace(
+    ARCH,
     name="restormer-dcpt",
-    kind="restorer",
     build=DcptRestormer,
     defaults={**_PAPER, "layernorm_type": "BiasFree"},
     tiny={**_TINY, "layernorm_type": "BiasFree"},
     detect=detect_dcpt_restormer,
-    pad_multiple=_pad_multiple,
-    license=_LICENSE,
-    reference=_REFERENCE + "; DCPT variant: Hu et al., ICLR 2025, github MILab-PKU/dcpt",
-    description=(
-        "Restormer as trained by DCPT: '.body.' levels, bias-free LayerNorm, ReLU channel "
-        "attention (26.1M parameters at the paper size)"
-    ),
+    ambiguity="",
 )

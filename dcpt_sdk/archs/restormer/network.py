@@ -1,7 +1,8 @@
 """Restormer (Zamir et al., CVPR 2022, arXiv 2111.09881) and the variant DCPT trained.
 
 Written from the paper and the public parameter layout of swz30/Restormer
-(basicsr/models/archs/restormer_arch.py), so that official checkpoints load strictly.
+(basicsr/models/archs/restormer_arch.py), so that official checkpoints load strictly; DCPT's two
+variants (Hu et al., ICLR 2025) from github MILab-PKU/dcpt basicsr/archs/restormer_arch.py.
 
 Two layouts share this code:
 
@@ -22,7 +23,7 @@ graph keeps H and W dynamic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypedDict, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from dcpt_sdk.errors import UnsupportedOptionError
 __all__ = [
     "LayerNormType",
     "AttentionActivation",
+    "UNetHparams",
     "LayerNorm",
     "ChannelAttention",
     "GatedFeedForward",
@@ -258,8 +260,27 @@ def _check_heads(width: int, heads: int, where: str) -> None:
         )
 
 
+class UNetHparams(TypedDict, total=False):
+    """The hyper-parameters Restormer and PromptIR share: TransformerUNet's keywords.
+
+    The names are the reference constructors' (``LayerNorm_type`` spelled ``layernorm_type``); an
+    argument left out takes the paper's value, see ``TransformerUNet``.
+    """
+
+    inp_channels: int
+    out_channels: int
+    dim: int
+    num_blocks: Sequence[int]
+    num_refinement_blocks: int
+    heads: Sequence[int]
+    ffn_expansion_factor: float
+    bias: bool
+    layernorm_type: LayerNormType
+
+
 class TransformerUNet(RestorationNetwork):
-    """What Restormer and PromptIR share: hyper-parameter checks, block factory and the encoder.
+    """What Restormer and PromptIR share: hyper-parameters, their checks, the block factory and
+    the encoder. The defaults are the paper configuration.
 
     Level i (1-based) runs at 1/2^(i-1) resolution with ``dim * 2^(i-1)`` channels; the latent level
     runs at 1/8 with ``8 * dim``, hence the pad multiple of 8.
@@ -276,15 +297,15 @@ class TransformerUNet(RestorationNetwork):
 
     def __init__(
         self,
-        inp_channels: int,
-        out_channels: int,
-        dim: int,
-        num_blocks: Sequence[int],
-        num_refinement_blocks: int,
-        heads: Sequence[int],
-        ffn_expansion_factor: float,
-        bias: bool,
-        layernorm_type: LayerNormType,
+        inp_channels: int = 3,
+        out_channels: int = 3,
+        dim: int = 48,
+        num_blocks: Sequence[int] = (4, 6, 6, 8),
+        num_refinement_blocks: int = 4,
+        heads: Sequence[int] = (1, 2, 4, 8),
+        ffn_expansion_factor: float = 2.66,
+        bias: bool = False,
+        layernorm_type: LayerNormType = "WithBias",
     ) -> None:
         super().__init__()
         _check_hparams(
@@ -296,6 +317,8 @@ class TransformerUNet(RestorationNetwork):
             heads,
             layernorm_type,
         )
+        self.inp_channels = inp_channels
+        self.out_channels = out_channels
         self.dim = dim
         self.num_blocks = tuple(num_blocks)
         self.heads = tuple(heads)
@@ -347,8 +370,8 @@ class TransformerUNet(RestorationNetwork):
 class Restormer(TransformerUNet):
     """Restormer, official layout. Defaults are the paper configuration (26,126,644 parameters).
 
-    Arguments mirror the reference constructor (``LayerNorm_type`` is spelled ``layernorm_type``;
-    the dual-pixel defocus option is not supported).
+    Keyword arguments mirror the reference constructor (``UNetHparams``: ``LayerNorm_type`` is
+    spelled ``layernorm_type``; the dual-pixel defocus option is not supported).
 
     ``forward(x)`` returns the restored image (network output + x). ``forward_features(x)`` returns
     the DCPT taps: the outputs of decoder_level1, decoder_level2, decoder_level3, highest resolution
@@ -362,34 +385,13 @@ class Restormer(TransformerUNet):
         torch.Size([1, 3, 32, 32])
     """
 
-    def __init__(
-        self,
-        inp_channels: int = 3,
-        out_channels: int = 3,
-        dim: int = 48,
-        num_blocks: Sequence[int] = (4, 6, 6, 8),
-        num_refinement_blocks: int = 4,
-        heads: Sequence[int] = (1, 2, 4, 8),
-        ffn_expansion_factor: float = 2.66,
-        bias: bool = False,
-        layernorm_type: LayerNormType = "WithBias",
-    ) -> None:
-        super().__init__(
-            inp_channels,
-            out_channels,
-            dim,
-            num_blocks,
-            num_refinement_blocks,
-            heads,
-            ffn_expansion_factor,
-            bias,
-            layernorm_type,
-        )
-        self.patch_embed = OverlapPatchEmbed(inp_channels, dim)
+    def __init__(self, **hparams: Unpack[UNetHparams]) -> None:
+        super().__init__(**hparams)
+        self.patch_embed = OverlapPatchEmbed(self.inp_channels, self.dim)
         self._add_encoder()
-        self._add_decoder(out_channels)
+        self._add_decoder()
 
-    def _add_decoder(self, out_channels: int) -> None:
+    def _add_decoder(self) -> None:
         dim, blocks, heads = self.dim, self.num_blocks, self.heads
         self.up4_3 = Upsample(dim * 8)
         self.reduce_chan_level3 = nn.Conv2d(dim * 8, dim * 4, kernel_size=1, bias=self.bias)
@@ -401,7 +403,9 @@ class Restormer(TransformerUNet):
         self.up2_1 = Upsample(dim * 2)
         self.decoder_level1 = self._level(dim * 2, heads[0], blocks[0], "decoder_level1")
         self.refinement = self._level(dim * 2, heads[0], self.num_refinement_blocks, "refinement")
-        self.output = nn.Conv2d(dim * 2, out_channels, kernel_size=3, padding=1, bias=self.bias)
+        self.output = nn.Conv2d(
+            dim * 2, self.out_channels, kernel_size=3, padding=1, bias=self.bias
+        )
 
     @property
     def feature_channels(self) -> tuple[int, ...]:
@@ -442,29 +446,9 @@ class DcptRestormer(Restormer):
     attention_activation: ClassVar[AttentionActivation] = "relu"
     layernorm_eps: ClassVar[float] = DCPT_EPS
 
-    def __init__(
-        self,
-        inp_channels: int = 3,
-        out_channels: int = 3,
-        dim: int = 48,
-        num_blocks: Sequence[int] = (4, 6, 6, 8),
-        num_refinement_blocks: int = 4,
-        heads: Sequence[int] = (1, 2, 4, 8),
-        ffn_expansion_factor: float = 2.66,
-        bias: bool = False,
-        layernorm_type: LayerNormType = "BiasFree",
-    ) -> None:
-        super().__init__(
-            inp_channels,
-            out_channels,
-            dim,
-            num_blocks,
-            num_refinement_blocks,
-            heads,
-            ffn_expansion_factor,
-            bias,
-            layernorm_type,
-        )
+    def __init__(self, **hparams: Unpack[UNetHparams]) -> None:
+        hparams.setdefault("layernorm_type", "BiasFree")  # the DCPT checkpoints' LayerNorm
+        super().__init__(**hparams)
 
 
 class RestormerOrigin(Restormer):
