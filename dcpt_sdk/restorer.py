@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -30,6 +30,8 @@ from dcpt_sdk.spec import ModelSpec
 __all__ = ["Restorer", "ImageLike"]
 
 ImageLike = np.ndarray | Image.Image | str | os.PathLike
+# What run() returns an array for: an array, or a path (read, then restored).
+_ArrayOrPath = np.ndarray | str | os.PathLike
 TileOption = int | Literal["auto"] | None
 
 _DEFAULT_OVERLAP = 64
@@ -124,7 +126,19 @@ class Restorer:
         )
 
     # -- public API ---------------------------------------------------------------------------
-    def run(self, img: ImageLike, *, on_tile: Callable[[int, int], None] | None = None) -> Any:
+    @overload
+    def run(
+        self, img: _ArrayOrPath, *, on_tile: Callable[[int, int], None] | None = None
+    ) -> np.ndarray: ...
+
+    @overload
+    def run(
+        self, img: Image.Image, *, on_tile: Callable[[int, int], None] | None = None
+    ) -> Image.Image: ...
+
+    def run(
+        self, img: ImageLike, *, on_tile: Callable[[int, int], None] | None = None
+    ) -> np.ndarray | Image.Image:
         """Restore one image; returns the same kind of image it was given.
 
         Accepts numpy arrays H x W or H x W x C (C = 1, 3, 4) of uint8, uint16, float16/float32
