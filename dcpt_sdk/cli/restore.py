@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dcpt_sdk import imaging
-from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
 from dcpt_sdk.cli.common import Progress, run_command
 from dcpt_sdk.cli.jobs import (
     Summary,
@@ -27,9 +26,8 @@ from dcpt_sdk.cli.jobs import (
     report_classes,
     skip_done,
 )
+from dcpt_sdk.cli.model_options import add_model_arguments, open_restorer, restorer_options
 from dcpt_sdk.errors import DcptError, UnsupportedOptionError
-from dcpt_sdk.formats import FORMATS, PRECISIONS
-from dcpt_sdk.restorer import TileOption
 
 T = TypeVar("T")
 
@@ -53,21 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (outputs mirror the inputs' relative paths), or an image file name "
         "when the input is one image",
     )
-    parser.add_argument("--model", default="default", help="zoo name, checkpoint or artifact dir")
-    parser.add_argument(
-        "--backend", default="auto", choices=["auto", *(f.backend for f in FORMATS)]
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or GPU")
-    parser.add_argument("--precision", default=None, choices=PRECISIONS)
-    parser.add_argument(
-        "--min-psnr-db",
-        type=float,
-        default=DEFAULT_MIN_PSNR_DB,
-        help="quality floor of --backend auto: PSNR against torch fp32 a backend must reach "
-        "(about 38 admits int8)",
-    )
-    parser.add_argument("--tile", default="auto", help="tile size in pixels, 'auto' or 'none'")
-    parser.add_argument("--tile-overlap", type=int, default=None)
+    add_model_arguments(parser)
     parser.add_argument("--classify", action="store_true", help="print and save the degradation")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
@@ -135,18 +119,6 @@ def _check_engine_options(args: argparse.Namespace) -> None:
         )
 
 
-def parse_tile(value: str) -> TileOption:
-    if value == "auto":
-        return "auto"
-    if value == "none":
-        return None
-    if value.isdigit():
-        return int(value)
-    raise UnsupportedOptionError(
-        f"--tile must be a number of pixels, 'auto' or 'none'; got '{value}'"
-    )
-
-
 def restore_all(args: argparse.Namespace) -> int:
     _check_engine_options(args)
     if args.engine == "ray":
@@ -155,13 +127,7 @@ def restore_all(args: argparse.Namespace) -> int:
         summary = restore_folder(
             args.inputs,
             args.output,
-            model=args.model,
-            backend=args.backend,
-            device=args.device,
-            precision=args.precision,
-            tile=parse_tile(args.tile),
-            tile_overlap=args.tile_overlap,
-            min_psnr_db=args.min_psnr_db,
+            **restorer_options(args),
             classify=args.classify,
             overwrite=args.overwrite,
             in_place=args.in_place,
@@ -175,22 +141,10 @@ def restore_all(args: argparse.Namespace) -> int:
 
 
 def _restore_locally(args: argparse.Namespace) -> int:
-    from dcpt_sdk.restorer import Restorer
 
     inputs, output = local_inputs(args.inputs), local_output(args.output)
     jobs, output = plan_jobs(inputs, output, in_place=args.in_place)
-    restorer = Restorer(
-        args.model,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        tile=parse_tile(args.tile),
-        tile_overlap=args.tile_overlap,
-        min_psnr_db=args.min_psnr_db,
-    )
-    print(f"{restorer}", file=sys.stderr)
-    if restorer.auto_choice is not None:
-        print(restorer.auto_choice.summary(), file=sys.stderr)
+    restorer = open_restorer(args)
     summary = Summary()
     classes: dict[str, dict[str, float]] = {}
     progress = Progress(len(jobs), "restoring")

@@ -13,11 +13,9 @@ import socket
 import sys
 
 from dcpt_sdk._optional import require
-from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB
 from dcpt_sdk.cli.common import run_command
-from dcpt_sdk.cli.restore import parse_tile
+from dcpt_sdk.cli.model_options import add_model_arguments, open_restorer, parse_tile
 from dcpt_sdk.errors import UnsupportedOptionError
-from dcpt_sdk.formats import FORMATS, PRECISIONS
 from dcpt_sdk.serve.settings import ServeSettings
 
 __all__ = ["build_parser", "main"]
@@ -32,23 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", default="default", help="zoo name, checkpoint or artifact dir")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     # The model flags of dcpt-restore, same names and meanings.
-    parser.add_argument(
-        "--backend", default="auto", choices=["auto", *(f.backend for f in FORMATS)]
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or GPU")
-    parser.add_argument("--precision", default=None, choices=PRECISIONS)
-    parser.add_argument(
-        "--min-psnr-db",
-        type=float,
-        default=DEFAULT_MIN_PSNR_DB,
-        help="quality floor of --backend auto (about 38 admits int8)",
-    )
-    parser.add_argument("--tile", default="auto", help="tile size in pixels, 'auto' or 'none'")
-    parser.add_argument("--tile-overlap", type=int, default=None)
+    add_model_arguments(parser)
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes, help="413 above"
@@ -87,28 +72,16 @@ def serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         batch_window_ms=args.batch_window_ms,
     )
-    tile = parse_tile(args.tile)
+    parse_tile(args.tile)  # a bad --tile answers now, not after the model has loaded
     _check_can_listen(args.host, args.port)  # before the model loads, which can take 20 s
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         require(module, "dcpt-serve")
     # Only now the heavy imports: a bad flag or a missing extra answers in a blink.
     import uvicorn
 
-    from dcpt_sdk.restorer import Restorer
     from dcpt_sdk.serve.app import create_app
 
-    restorer = Restorer(
-        args.model,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        tile=tile,
-        tile_overlap=args.tile_overlap,
-        min_psnr_db=args.min_psnr_db,
-    )
-    print(f"{restorer}", file=sys.stderr)
-    if restorer.auto_choice is not None:
-        print(restorer.auto_choice.summary(), file=sys.stderr)
+    restorer = open_restorer(args)
     config = uvicorn.Config(
         create_app(restorer, settings),
         host=args.host,
