@@ -106,7 +106,8 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
         "Reproduce with `bash train/default_model.sh` (config "
         "`train/configs/default-model.yaml`): the phases below, each an `accelerate launch` of "
         "`train/pretrain.py` or `train/finetune.py` with OMP_NUM_THREADS=1 at nice 10, beside "
-        "other work on the same 2 cores (wall times include that contention).",
+        "other work on the same 2 cores (wall times include that contention; stage 4 and its "
+        "baseline were reniced to 0, then -5, by hand when that work crowded them out).",
         "",
         "| phase | steps | wall time |",
         "|---|---|---|",
