@@ -34,7 +34,7 @@ from dcpt_sdk.train.config import Config, ScheduleConfig, config_to_dict
 from dcpt_sdk.train.data import DataError, EpochSampler
 
 __all__ = [
-    "Progress",
+    "RunCounters",
     "TrainingRun",
     "build_loader",
     "cosine_schedule",
@@ -125,8 +125,11 @@ def _lr_factor(step: int, *, base: float, schedule: ScheduleConfig, total_steps:
 # --- the run ---------------------------------------------------------------------------------
 
 
-class Progress:
-    """The run's counters, saved with the training state (register_for_checkpointing)."""
+class RunCounters:
+    """The run's step and best score, saved with the training state (register_for_checkpointing).
+
+    (Not dcpt_sdk.cli.common.Progress, the progress line of dcpt-restore.)
+    """
 
     def __init__(self) -> None:
         self.step = 0
@@ -156,7 +159,7 @@ class TrainingRun:
         self.cfg = cfg
         self.kind = kind
         self.out = Path(cfg.training.output_dir)
-        self.progress = Progress()
+        self.progress = RunCounters()
         self.main = accelerator.is_main_process
         accelerator.register_for_checkpointing(self.progress)
         self._bar: Any = None
