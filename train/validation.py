@@ -11,28 +11,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from dcpt_sdk.archs.base import RestorationNetwork
+from dcpt_sdk.metrics import psnr_batch, ssim_batch
+from dcpt_sdk.tiling import pad_to_multiple
 from dcpt_sdk.train.losses import focal_loss
-from dcpt_sdk.train.metrics import PerClass, psnr, ssim
+from dcpt_sdk.train.metrics import PerClass
 
-__all__ = ["pad_to_multiple", "restore", "validate_classifier", "validate_restorer"]
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad H and W up to a multiple (as inference does); returns the original size."""
-    height, width = x.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-    return x, (height, width)
+__all__ = ["restore", "validate_classifier", "validate_restorer"]
 
 
 def restore(model: nn.Module, lq: torch.Tensor, multiple: int) -> torch.Tensor:
-    """The model's output for any input size: padded to the multiple, cropped back."""
+    """The model's output for any input size: padded to the multiple as inference pads (the
+    Restorer's own pad_to_multiple: reflect, bottom and right), cropped back."""
     padded, (height, width) = pad_to_multiple(lq, multiple)
     return model(padded)[..., :height, :width]
 
@@ -47,7 +40,8 @@ def validate_restorer(
     acc = PerClass(classes)
     for batch in loader:
         output = restore(model, batch["lq"], multiple)
-        values = torch.stack([psnr(output, batch["gt"]), ssim(output, batch["gt"])], dim=1)
+        gt = batch["gt"]
+        values = torch.stack([psnr_batch(output, gt), ssim_batch(output, gt)], dim=1)
         values, labels = accelerator.gather_for_metrics((values, batch["label"]))
         acc.add("psnr", values[:, 0], labels)
         acc.add("ssim", values[:, 1], labels)
