@@ -19,8 +19,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcpt_sdk import archs
 from dcpt_sdk._files import chmod_like_new
-from dcpt_sdk.archs import Architecture, detect_architecture, get_architecture
+from dcpt_sdk.archs import (
+    Architecture,
+    closest_architecture,
+    detect_architecture,
+    detect_own_keys,
+    get_architecture,
+)
 from dcpt_sdk.errors import AmbiguousArchitectureWarning, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.spec import ClassifierSpec, ModelSpec
 from dcpt_sdk.user_cache import file_digest
@@ -235,6 +242,8 @@ def _named_arch(
     if arch.kind != "restorer":
         raise ModelLoadError(f"arch={name!r} is a {arch.kind}, not a restorer")
     hparams = arch.detect(state_dict)
+    if hparams is None:  # its keys plus others: the strict load names those
+        hparams = detect_own_keys(arch, state_dict)
     if hparams is None:
         sample = ", ".join(sorted(state_dict)[:5])
         raise ModelLoadError(
@@ -247,10 +256,15 @@ def _named_arch(
 def _detect(state_dict: dict[str, torch.Tensor], path: Path) -> tuple[Architecture, dict]:
     found = detect_architecture(state_dict)
     if found is None:
+        # One architecture's keys plus others (stray, or another architecture's): build it, and
+        # the strict load names every key that does not fit.
+        closest = closest_architecture(state_dict)
+        if closest is not None:
+            return closest
         sample = ", ".join(sorted(state_dict)[:5])
+        supported = ", ".join(a.name for a in archs.ARCHITECTURES if a.detectable)
         raise ModelLoadError(
-            f"'{path}' matches no known architecture (keys start: {sample}); supported: NAFNet, "
-            "Restormer, DCPT-Restormer, PromptIR and the DCPT classifiers"
+            f"'{path}' matches no known architecture (keys start: {sample}); supported: {supported}"
         )
     if found[0].ambiguity:
         warnings.warn(

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from dcpt_sdk import archs
 from dcpt_sdk.archs import ARCHITECTURES, Architecture, get_architecture
 from dcpt_sdk.errors import UnsupportedOptionError
 from dcpt_sdk.spec import ModelSpec
@@ -63,10 +64,10 @@ def _resolve(name: str) -> tuple[Architecture, dict[str, Any], str]:
     for preset in PRESETS:
         if preset.name == name:
             return get_architecture(preset.arch), dict(preset.hparams), preset.name
-    for arch in ARCHITECTURES:
+    for arch in archs.ARCHITECTURES:  # read now: an entry registered later counts
         if arch.name == name:
             return arch, dict(arch.defaults), ""
-    valid = ", ".join([*list_models(), *(a.name for a in ARCHITECTURES)])
+    valid = ", ".join([*list_models(), *(a.name for a in archs.ARCHITECTURES)])
     raise UnsupportedOptionError(
         f"unknown model '{name}'; valid presets and architectures: {valid}"
     )
@@ -74,7 +75,7 @@ def _resolve(name: str) -> tuple[Architecture, dict[str, Any], str]:
 
 def spec_for(arch: Architecture, hparams: Mapping[str, Any], name: str = "") -> ModelSpec:
     """The ModelSpec of an architecture built with these hyper-parameters (untrained weights)."""
-    channels = int(hparams.get("img_channel", hparams.get("inp_channels", 3)))
+    channels = int(hparams.get(arch.channels_param, 3))
     out_channels = int(hparams.get("out_channels", channels))
     return ModelSpec(
         arch=arch.name,

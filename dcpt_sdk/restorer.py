@@ -20,6 +20,7 @@ from PIL import Image
 from torch import nn
 
 from dcpt_sdk import imaging, tiling
+from dcpt_sdk.archs import get_architecture
 from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB, AutoChoice
 from dcpt_sdk.errors import InvalidImageError, UnsupportedOptionError
 from dcpt_sdk.formats import Precision
@@ -339,26 +340,20 @@ class Restorer:
 
 
 def activation_bytes_per_pixel(spec: ModelSpec) -> float:
-    """Peak activation memory of one forward pass per input pixel (float32), by architecture.
+    """Peak activation memory of one forward pass per input pixel (float32), by architecture:
+    its registry entry's ``memory_factor`` times its base width (Architecture.memory_factor,
+    measured by benchmarks/activation_memory.py; the whole-image check is
+    benchmarks/restore_memory.py)."""
+    try:
+        arch = get_architecture(spec.arch)
+    except UnsupportedOptionError:
+        # An artifact of an architecture this dcpt-sdk does not know (from a newer version):
+        # the conservative factor at a paper-size width, so tiling errs on the safe side.
+        return _UNKNOWN_ARCH_BYTES_PER_PIXEL
+    return arch.activation_bytes_per_pixel(spec.hparams)
 
-    Linear in the base width; the factors are the peak RSS growth of one 512x512 CPU forward
-    pass measured by benchmarks/activation_memory.py (rounded up), and the whole-image check is
-    benchmarks/restore_memory.py. Unknown architectures get a conservative factor.
-    """
-    hparams = spec.hparams
-    width = float(hparams.get("width", hparams.get("dim", 48)))
-    factor = _BYTES_PER_PIXEL_PER_CHANNEL.get(spec.arch, 256.0)
-    return width * factor
 
-
-# Bytes of peak activation memory per pixel and per base channel: above every figure measured
-# by benchmarks/activation_memory.py (benchmarks/results/activation_memory.md).
-_BYTES_PER_PIXEL_PER_CHANNEL: dict[str, float] = {
-    "nafnet": 72.0,
-    "restormer": 200.0,
-    "restormer-dcpt": 208.0,
-    "promptir": 200.0,
-}
+_UNKNOWN_ARCH_BYTES_PER_PIXEL = 256.0 * 64
 
 
 def _to_batch(colour: np.ndarray) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Small helpers the architecture detectors share: key presence and indexed-block counting."""
+"""Small helpers the architecture detectors share: key presence, own keys, indexed-block counting."""
 
 from __future__ import annotations
 
@@ -13,6 +13,22 @@ def has_all(state_dict: StateDict, *keys: str) -> bool:
 
 def has_any_prefix(state_dict: StateDict, *prefixes: str) -> bool:
     return any(key.startswith(prefixes) for key in state_dict)
+
+
+def only_keys_under(
+    state_dict: StateDict, roots: tuple[str, ...], ignored_prefixes: tuple[str, ...] = ()
+) -> bool:
+    """True when every key's first component ("intro" of "intro.weight") is one of ``roots``, the
+    architecture's own (Architecture.key_roots), or the key starts with an ignored prefix.
+
+    Each detector requires this, so a state dict holding another architecture's keys is refused
+    without any architecture listing the others' keys: a new entry's keys are foreign to every
+    existing detector by construction.
+    """
+    own = set(roots)
+    return all(
+        key.split(".", 1)[0] in own or key.startswith(ignored_prefixes) for key in state_dict
+    )
 
 
 def count_indexed(state_dict: StateDict, prefix: str) -> int:

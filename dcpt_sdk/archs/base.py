@@ -11,6 +11,9 @@ from torch import nn
 
 StateDict = Mapping[str, torch.Tensor]
 ArchKind = Literal["restorer", "classifier"]
+# RestorationNetwork.classifier: a restorer's state dict carries its DCPT head under this root, so
+# it is one of every restorer's key_roots.
+CLASSIFIER_ROOT = "classifier"
 
 
 class RestorationNetwork(nn.Module):
@@ -78,7 +81,8 @@ class Architecture:
         defaults: hyper-parameters of the official/paper configuration.
         tiny: hyper-parameters of a tiny variant for fast tests.
         detect: reads hyper-parameters from a (normalised) state dict, or returns None when the
-            keys do not belong to this architecture. Must check must-have AND must-not-have keys.
+            keys do not belong to this architecture. Must check must-have keys, and refuse any
+            key outside ``key_roots`` (archs._detect.only_keys_under).
         pad_multiple: H and W must be multiples of this (depends on the hyper-parameters).
         ignored_key_prefixes: checkpoint keys accepted and dropped on load (official weights
             that the forward pass never uses, e.g. PromptIR's "chnl_reduce").
@@ -88,6 +92,14 @@ class Architecture:
             ``detect`` still reads its hyper-parameters.
         ambiguity: said (as a warning) whenever a state dict is detected as this architecture
             because another one shares its keys; empty when detection is unambiguous.
+        key_roots: the first component of each of the network's state-dict keys ("intro" of
+            "intro.weight"). The detector refuses a state dict with any other (besides
+            ``ignored_key_prefixes``), so no entry lists another architecture's keys.
+        channels_param: the hyper-parameter holding the image channel count (ModelSpec).
+        width_param: the hyper-parameter holding the base feature width (the memory model).
+        memory_factor: peak activation bytes of one float32 forward pass per input pixel and per
+            base channel (``width_param``), measured by benchmarks/activation_memory.py and
+            rounded up; the Restorer tiles by it. The default is above every measured one.
     """
 
     name: str
@@ -101,3 +113,12 @@ class Architecture:
     license: str = "unknown"
     detectable: bool = True
     ambiguity: str = ""
+    key_roots: tuple[str, ...] = ()
+    channels_param: str = "img_channel"
+    width_param: str = "width"
+    memory_factor: float = 256.0
+
+    def activation_bytes_per_pixel(self, hparams: Mapping[str, Any]) -> float:
+        """Peak activation memory of one float32 forward pass per input pixel."""
+        width = hparams.get(self.width_param, self.defaults.get(self.width_param, 1))
+        return float(width) * self.memory_factor

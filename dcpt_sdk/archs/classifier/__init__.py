@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dcpt_sdk.archs._detect import count_indexed, has_all, has_any_prefix
+from dcpt_sdk.archs._detect import count_indexed, has_all, only_keys_under
 from dcpt_sdk.archs.base import Architecture, StateDict
 from dcpt_sdk.archs.classifier.network import DegradationClassifier, LightDegradationClassifier
 
@@ -23,8 +23,10 @@ __all__ = [
     "detect_light",
 ]
 
-# Restorer keys: a restorer state dict (with or without an attached classifier) is never a head.
-_RESTORER_PREFIXES = ("intro.", "patch_embed.", "encoder_level1.", "classifier.")
+# Each head's top-level modules: a state dict with any other key (a restorer's, the other
+# head's, a restorer carrying its head under "classifier.") is not that head.
+_KEY_ROOTS = ("mixing_weights", "bottleneck_layers", "downsample_layers", "last_stage", "fc")
+_LIGHT_KEY_ROOTS = ("level_proj", "head_hidden", "head_norm", "head_out")
 
 
 def detect(state_dict: StateDict) -> dict[str, Any] | None:
@@ -32,7 +34,7 @@ def detect(state_dict: StateDict) -> dict[str, Any] | None:
     required = ("mixing_weights", "bottleneck_layers.0.0.conv1.weight", "fc.weight")
     if not has_all(state_dict, *required):
         return None
-    if has_any_prefix(state_dict, *_RESTORER_PREFIXES, "level_proj.", "head_out."):
+    if not only_keys_under(state_dict, _KEY_ROOTS):
         return None
     levels = count_indexed(state_dict, "bottleneck_layers.")
     if tuple(state_dict["mixing_weights"].shape) != (levels,):
@@ -51,7 +53,7 @@ def detect_light(state_dict: StateDict) -> dict[str, Any] | None:
     required = ("level_proj.0.weight", "head_hidden.weight", "head_out.weight")
     if not has_all(state_dict, *required):
         return None
-    if has_any_prefix(state_dict, *_RESTORER_PREFIXES, "mixing_weights", "bottleneck_layers."):
+    if not only_keys_under(state_dict, _LIGHT_KEY_ROOTS):
         return None
     levels = count_indexed(state_dict, "level_proj.")
     projections = [state_dict[f"level_proj.{i}.weight"] for i in range(levels)]
@@ -75,6 +77,7 @@ ARCH = Architecture(
     tiny={"feature_dims": [8, 16], "num_classes": 5, "num_res_blocks": 1},
     detect=detect,
     pad_multiple=_no_padding,
+    key_roots=_KEY_ROOTS,
     # The reference repository (MILab-PKU/dcpt) ships no licence file.
     license="unknown",
 )
@@ -92,5 +95,6 @@ LIGHT_ARCH = Architecture(
     tiny={"feature_dims": [8, 16], "num_classes": 5, "proj_dim": 8, "hidden_dim": 16},
     detect=detect_light,
     pad_multiple=_no_padding,
+    key_roots=_LIGHT_KEY_ROOTS,
     license="Apache-2.0",
 )

@@ -9,23 +9,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dcpt_sdk.archs._detect import count_indexed, has_all, has_any_prefix
-from dcpt_sdk.archs.base import Architecture, StateDict
+from dcpt_sdk.archs._detect import count_indexed, has_all, only_keys_under
+from dcpt_sdk.archs.base import CLASSIFIER_ROOT, Architecture, StateDict
 from dcpt_sdk.archs.nafnet.network import PAPER_DEC_BLK_NUMS, PAPER_ENC_BLK_NUMS, NAFNet
 
 __all__ = ["ARCH", "NAFNet", "detect"]
 
 _REQUIRED = ("intro.weight", "ending.weight", "downs.0.weight", "ups.0.0.weight")
-# Keys of the other registered architectures (Restormer, PromptIR, the classifiers).
-_FOREIGN_PREFIXES = (
-    "patch_embed.",
-    "encoder_level1.",
-    "latent.",
-    "refinement.",
-    "output.",
-    "mixing_weights",
-    "bottleneck_layers.",
-    "level_proj.",
+# NAFNet's top-level modules: a state dict with any other key is not a NAFNet.
+_KEY_ROOTS = (
+    "intro",
+    "ending",
+    "encoders",
+    "middle_blks",
+    "decoders",
+    "ups",
+    "downs",
+    CLASSIFIER_ROOT,
 )
 _BLOCK_PREFIXES = ("encoders.", "middle_blks.", "decoders.")
 
@@ -37,7 +37,7 @@ def _has_nafblock(state_dict: StateDict) -> bool:
 
 def detect(state_dict: StateDict) -> dict[str, Any] | None:
     """NAFNet hyper-parameters read from key indices and tensor shapes, or None if not NAFNet."""
-    if not has_all(state_dict, *_REQUIRED) or has_any_prefix(state_dict, *_FOREIGN_PREFIXES):
+    if not has_all(state_dict, *_REQUIRED) or not only_keys_under(state_dict, _KEY_ROOTS):
         return None
     if not _has_nafblock(state_dict):
         return None
@@ -83,4 +83,8 @@ ARCH = Architecture(
     detect=detect,
     pad_multiple=_pad_multiple,
     license="MIT",
+    key_roots=_KEY_ROOTS,
+    channels_param="img_channel",
+    width_param="width",
+    memory_factor=72.0,  # measured 51-69 (benchmarks/results/activation_memory.md)
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcpt_sdk.archs._detect import has_all, has_any_prefix
+from dcpt_sdk.archs._detect import has_all, has_any_prefix, only_keys_under
 from dcpt_sdk.archs.base import Architecture, StateDict
 from dcpt_sdk.archs.promptir.network import PromptIR
 from dcpt_sdk.archs.restormer import ARCH as RESTORMER
@@ -25,6 +25,12 @@ _REQUIRED = (
 
 # Convs the official PromptIR creates but its forward never uses: accepted and dropped on load.
 _UNUSED_OFFICIAL = ("chnl_reduce", "reduce_noise_channel_")
+# The Restormer's modules plus the prompt banks and the noise-level blocks that read them.
+_KEY_ROOTS = (
+    *RESTORMER.key_roots,
+    *_PROMPTS,
+    *(f"{block}{i}" for block in ("noise_level", "reduce_noise_level") for i in (1, 2, 3)),
+)
 
 # PromptIR is the official-layout Restormer with prompts: its sizes plus the prompt banks'.
 _PAPER: dict[str, Any] = {
@@ -46,9 +52,11 @@ def detect_promptir(state_dict: StateDict) -> dict[str, Any] | None:
 
     Extra ``chnl_reduce*`` / ``reduce_noise_channel_*`` keys of official checkpoints are allowed.
     """
-    if not has_all(state_dict, *_REQUIRED) or has_any_prefix(
-        state_dict, dcpt_level("encoder_level1")
+    if not has_all(state_dict, *_REQUIRED) or not only_keys_under(
+        state_dict, _KEY_ROOTS, _UNUSED_OFFICIAL
     ):
+        return None
+    if has_any_prefix(state_dict, dcpt_level("encoder_level1")):
         return None
     hparams = read_unet_hparams(state_dict, official_level)
     if hparams is None:
@@ -73,4 +81,8 @@ ARCH = Architecture(
     # va1shn9v/PromptIR LICENSE.md: "ACADEMIC PUBLIC LICENSE", non-commercial use only,
     # modifications under the same licence.
     license="Academic Public License, non-commercial (official repo licence: va1shn9v/PromptIR)",
+    key_roots=_KEY_ROOTS,
+    channels_param=RESTORMER.channels_param,
+    width_param=RESTORMER.width_param,
+    memory_factor=200.0,  # measured 189 (benchmarks/results/activation_memory.md)
 )

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dcpt_sdk.archs.base import Architecture
-from dcpt_sdk.archs.restormer.detect import detect_dcpt_restormer, detect_restormer
+from dcpt_sdk.archs.restormer.detect import KEY_ROOTS, detect_dcpt_restormer, detect_restormer
 from dcpt_sdk.archs.restormer.network import DcptRestormer, Restormer, RestormerOrigin
 
 __all__ = ["ARCH", "DCPT_ARCH", "ORIGIN_ARCH", "Restormer", "DcptRestormer", "RestormerOrigin"]
@@ -56,6 +56,10 @@ ARCH = Architecture(
     detect=detect_restormer,
     pad_multiple=_pad_multiple,
     license=_LICENSE,
+    key_roots=KEY_ROOTS,
+    channels_param="inp_channels",
+    width_param="dim",
+    memory_factor=200.0,  # measured 187-192 (benchmarks/results/activation_memory.md)
     ambiguity=(
         "official-layout Restormer keys also fit DCPT's Restormer_origin (ReLU channel attention, "
         "LayerNorm eps 1e-6), which outputs differ by up to ~0.3; loaded as the official "
@@ -72,6 +76,7 @@ ORIGIN_ARCH = dataclasses.replace(
     build=RestormerOrigin,
     detectable=False,  # the same keys as ARCH: read when named, never auto-detected
     ambiguity="",
+    memory_factor=256.0,  # not measured: the conservative default
 )
 # DCPT's Restormer: '.body.' levels (its own key reader) and a bias-free LayerNorm.
 DCPT_ARCH = dataclasses.replace(
@@ -82,4 +87,5 @@ DCPT_ARCH = dataclasses.replace(
     tiny={**_TINY, "layernorm_type": "BiasFree"},
     detect=detect_dcpt_restormer,
     ambiguity="",
+    memory_factor=208.0,  # measured 188-203
 )

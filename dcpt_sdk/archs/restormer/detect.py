@@ -3,8 +3,9 @@
 Three layouts share the Restormer block names, so each detector checks must-have AND must-not-have
 keys:
 
-- PromptIR holds every official Restormer key plus ``prompt{1,2,3}.*`` and ``noise_level{1,2,3}.*``;
-  the Restormer detectors refuse any state dict that has them.
+- A Restormer state dict holds keys under KEY_ROOTS only; PromptIR's prompt and noise-level
+  blocks (or any other architecture's keys) are outside them, so both Restormer detectors refuse
+  it without knowing PromptIR's names.
 - The DCPT Restormer stores levels as ``encoder_level1.body.0.*``; the official one as
   ``encoder_level1.0.*``. Each detector requires its own form and refuses the other.
 
@@ -16,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from dcpt_sdk.archs._detect import count_indexed, has_all, has_any_prefix
-from dcpt_sdk.archs.base import StateDict
+from dcpt_sdk.archs._detect import count_indexed, has_all, has_any_prefix, only_keys_under
+from dcpt_sdk.archs.base import CLASSIFIER_ROOT, StateDict
 
 __all__ = [
-    "PROMPTIR_MARKERS",
+    "KEY_ROOTS",
     "official_level",
     "dcpt_level",
     "recover_ffn_factor",
@@ -31,15 +32,27 @@ __all__ = [
 
 LevelPrefix = Callable[[str], str]
 
-#: Key prefixes that only PromptIR has; a Restormer detector must refuse a state dict with any.
-PROMPTIR_MARKERS: tuple[str, ...] = (
-    "prompt1.",
-    "prompt2.",
-    "prompt3.",
-    "noise_level1.",
-    "noise_level2.",
-    "noise_level3.",
-    "reduce_noise_level",
+#: The Restormer's top-level modules, in both layouts (Architecture.key_roots).
+KEY_ROOTS: tuple[str, ...] = (
+    "patch_embed",
+    "encoder_level1",
+    "down1_2",
+    "encoder_level2",
+    "down2_3",
+    "encoder_level3",
+    "down3_4",
+    "latent",
+    "up4_3",
+    "reduce_chan_level3",
+    "decoder_level3",
+    "up3_2",
+    "reduce_chan_level2",
+    "decoder_level2",
+    "up2_1",
+    "decoder_level1",
+    "refinement",
+    "output",
+    CLASSIFIER_ROOT,
 )
 
 # Encoder levels in hyper-parameter order (num_blocks / heads index 0..3).
@@ -130,13 +143,17 @@ def read_unet_hparams(state_dict: StateDict, level: LevelPrefix) -> dict[str, An
 
 def detect_restormer(state_dict: StateDict) -> dict[str, Any] | None:
     """Hyper-parameters of an official-layout Restormer, or None for any other state dict."""
-    if has_any_prefix(state_dict, *PROMPTIR_MARKERS, dcpt_level("encoder_level1")):
+    if not only_keys_under(state_dict, KEY_ROOTS) or has_any_prefix(
+        state_dict, dcpt_level("encoder_level1")
+    ):
         return None
     return read_unet_hparams(state_dict, official_level)
 
 
 def detect_dcpt_restormer(state_dict: StateDict) -> dict[str, Any] | None:
     """Hyper-parameters of a DCPT-layout Restormer (``.body.`` levels), or None otherwise."""
-    if has_any_prefix(state_dict, *PROMPTIR_MARKERS, official_level("encoder_level1") + "0."):
+    if not only_keys_under(state_dict, KEY_ROOTS) or has_any_prefix(
+        state_dict, official_level("encoder_level1") + "0."
+    ):
         return None
     return read_unet_hparams(state_dict, dcpt_level)
