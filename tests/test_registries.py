@@ -103,7 +103,8 @@ def build_npz(
     with torch.inference_mode():
         out = network(probes)[:, :, 0, 0].double().numpy()
     bias = out[0]
-    np.savez(directory / "model.npz", weight=(out[1:] - bias).T, bias=bias)
+    model_file = formats.get_format("npz").model_file  # the row names the files
+    np.savez(directory / model_file, weight=(out[1:] - bias).T, bias=bias)
     return Built(classifier_file=None, opset=None, shape_profile={})
 
 
