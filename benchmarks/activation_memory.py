@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/activation_memory.py   (each model runs in its own process)
 
-Restorer's memory model (dcpt_sdk.restorer._BYTES_PER_PIXEL_PER_CHANNEL) is set from these
+Restorer's memory model (each architecture's memory_factor in dcpt_sdk/archs, read by dcpt_sdk.restorer) is set from these
 figures: ru_maxrss growth during one 512x512 inference-mode forward, divided by 512*512 and by
 the base width (NAFNet ``width``, Restormer/PromptIR ``dim``). Random weights, 2 threads.
 """

@@ -111,6 +111,9 @@ def test_paper_feature_channels_match_the_method_table():
 
 
 def test_dcpt_variant_uses_relu_attention_on_the_same_weights():
+    # Seeded: in 7 of 30 unseeded draws the tiny network's two outputs fell within 1e-4 of each
+    # other, so the first check failed for lack of a difference to see.
+    torch.manual_seed(0)
     official = tiny(ARCH, layernorm_type="BiasFree")
     dcpt = DcptRestormer(**DCPT_ARCH.tiny)
     state = {to_dcpt_key(k): v for k, v in official.state_dict().items()}
