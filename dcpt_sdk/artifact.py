@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dcpt_sdk._files import chmod_like_new
+from dcpt_sdk._files import write_text_atomic
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.formats import FormatName, Precision, get_format
 from dcpt_sdk.spec import ModelSpec, invalid_field, is_int
@@ -187,15 +186,5 @@ def read_artifact(path: str | os.PathLike[str]) -> ArtifactInfo:
 def write_artifact_info(directory: str | os.PathLike[str], info: ArtifactInfo) -> Path:
     """Write dcpt.json atomically (temp file, then rename)."""
     target = Path(directory) / ARTIFACT_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=".dcpt.", suffix=".json.tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(info.to_dict(), stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        chmod_like_new(tmp_name)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(target, json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n")
     return target

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from dcpt_sdk import archs
-from dcpt_sdk._files import chmod_like_new
+from dcpt_sdk._files import write_bytes_atomic
 from dcpt_sdk.archs import (
     Architecture,
     closest_architecture,
@@ -385,17 +384,9 @@ def save_model(
     spec = spec if spec is not None else getattr(model, "spec", None)
     if not isinstance(spec, ModelSpec):
         raise ModelLoadError("save_model needs a ModelSpec: pass spec=... or set model.spec")
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, tmp_name, metadata={SPEC_METADATA_KEY: spec.to_json(), "format": "pt"})
-        chmod_like_new(tmp_name)
-        os.replace(tmp_name, file)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    metadata = {SPEC_METADATA_KEY: spec.to_json(), "format": "pt"}
+    write_bytes_atomic(file, save(tensors, metadata=metadata))
     return file

@@ -11,9 +11,7 @@ User errors print one line ("error: ...") on stderr and exit with status 1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from dcpt_sdk import imaging
-from dcpt_sdk._files import chmod_like_new
+from dcpt_sdk._files import atomic_write
 from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.degradations import available, degrade, degrade_array, get
 from dcpt_sdk.errors import DcptError, InvalidImageError, UnsupportedOptionError
@@ -194,21 +192,13 @@ def _write_atomic(image: Image.Image, path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DcptError(f"output folder {str(folder)!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt)
-        chmod_like_new(tmp)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
+        atomic_write(path, lambda handle: image.save(handle, format=fmt))
     except (OSError, ValueError) as exc:
-        os.unlink(tmp)
         raise InvalidImageError(
             f"cannot write a {image.mode} image as {fmt} to {str(path)!r}: {exc}; "
             "PNG takes every mode"
         ) from exc
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 if __name__ == "__main__":
