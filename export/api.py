@@ -5,14 +5,18 @@ in a temporary directory beside the target -> load them back through the runtime
 measure parity with fp32 torch (export/verify.py) -> write dcpt.json (and the same facts into the
 ONNX metadata) -> rename the directory into place. A failure at any step leaves no artifact.
 
-The DCPT classifier, when the model carries one, is exported as a second, standalone model file
-(image -> logits) that contains the restorer's encoder/decoder up to the classifier's feature taps
-plus the classifier head (``_ClassifierGraph``). The other choice, a restorer file with two outputs
-(image and features) and a head-only file, would make every restoration pay for the feature
-outputs and tie the two files' formats together; the standalone file costs a second pass through
-the shared layers only when ``classify`` is called, and each file stays single-input/single-output,
-which every backend handles the same way. Int8 artifacts carry an fp32 classifier (the logits of a
-quantized feature path drift more than its restored image does; the head is small).
+The DCPT classifier, when the model carries one, is exported as a second model file that
+runs the restorer's encoder/decoder ONCE and returns both the degradation logits and the restored
+image (``_ClassifierGraph``, outputs "logits" first, then the restorer's "output"): the decoder
+features the classifier reads are the ones the image is made from, so ``run_and_classify`` costs
+one pass, the same as ``run``. The restorer file stays image -> image: restoration alone never
+pays for the classifier head, and a file with one output is what every backend and a Triton model
+handle the same way. The other split, a restorer file with extra feature outputs plus a head-only
+file, would make every ``run`` copy the feature maps out and tie the two files together. Logits
+come first so a plain client reading output 0 of the classifier file still gets the logits.
+Int8 artifacts carry an fp32 classifier file (the logits of a quantized feature path drift more
+than its restored image does); its image is fp32 too, so ``run_and_classify`` there takes the
+image from the int8 restorer file and only the logits from this one (runtimes/base.py).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -41,6 +45,7 @@ from dcpt_sdk.export import verify
 from dcpt_sdk.export.builders import Builder, BuildOptions, Built, classifier_precision
 from dcpt_sdk.export.contract import io_section, model_card
 from dcpt_sdk.formats import Format, Precision, check_precision, export_formats, get_format, resolve
+from dcpt_sdk.runtimes.base import ArtifactRuntime, Runtime
 from dcpt_sdk.spec import ModelSpec, spec_of
 
 __all__ = ["export", "require_exporter", "EXPORTABLE_FORMATS"]
@@ -52,15 +57,16 @@ _INT8_ONLY = ("calib", "calib_count")
 
 
 class _ClassifierGraph(nn.Module):
-    """image -> degradation logits: the restorer's feature path plus its classifier head."""
+    """image -> (degradation logits, restored image) from one pass of the restorer (its decoder
+    features feed the classifier head), in export.onnx.CLASSIFIER_OUTPUTS order."""
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: RestorationNetwork) -> None:
         super().__init__()
         self.network = network
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.network.classify_logits(x)  # type: ignore[operator]
-        return logits
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        restored, logits = self.network.restore_and_classify(x)
+        return logits, restored
 
 
 def _check_options(fmt: Format, precision: str, options: Mapping[str, Any]) -> None:
@@ -200,22 +206,37 @@ def _verify(
         bounds = (tuple(profile["min"][2:]), tuple(profile["max"][2:]))
     inputs = verify.verification_inputs(spec, export_size, bounds)
     runtime = load_artifact(directory, info, get_format(info.format).verify_device)
+    what = f"{info.format} {info.precision}"
     try:
-        parity = verify.measure(
-            runtime.infer, verify.reference_outputs(network, inputs), inputs, spec
-        )
-        verify.check(parity, verify.THRESHOLDS[info.precision], f"{info.format} {info.precision}")
+        images = verify.reference_outputs(network, inputs)
+        parity = verify.measure(runtime.infer, images, inputs, spec)
+        verify.check(parity, verify.THRESHOLDS[info.precision], what)
         classifier_parity: dict[str, Any] = {}
         if info.classifier_file:
             # An artifact with a classifier file was exported from a RestorationNetwork.
             classify = cast(RestorationNetwork, network).classify_logits
-            references = verify.reference_outputs(classify, inputs)
-            classifier_parity = verify.measure_logits(runtime.classify_logits, references, inputs)
+            logits = verify.reference_outputs(classify, inputs)
+            run = _classifier_outputs(runtime)
+            classifier_parity = verify.measure_classifier(run, images, logits, inputs, spec)
             threshold = verify.CLASSIFIER_THRESHOLDS[info.precision]
-            verify.check(classifier_parity, threshold, f"{info.format} {info.precision} classifier")
+            verify.check(classifier_parity, threshold, f"{what} classifier")
+            # The file's restored image is held to the threshold of its own precision (fp32 in
+            # int8 artifacts); the restorer's torch outputs are its references.
+            own = verify.THRESHOLDS[info.classifier_precision or info.precision]
+            verify.check(verify.image_figures(classifier_parity), own, f"{what} classifier image")
     finally:
         runtime.close()
     return dataclasses.replace(info, parity=parity, classifier_parity=classifier_parity)
+
+
+def _classifier_outputs(
+    runtime: Runtime,
+) -> Callable[[torch.Tensor], tuple[torch.Tensor | None, torch.Tensor]]:
+    """(image or None, logits) of one run of the artifact's classifier file; a runtime that is
+    not an ArtifactRuntime (a format of one's own) gives its logits alone."""
+    if isinstance(runtime, ArtifactRuntime):
+        return runtime.classifier_outputs
+    return lambda batch: (None, runtime.classify_logits(batch))
 
 
 def _default_output_dir(spec: ModelSpec, fmt: Format, precision: str) -> Path:
@@ -271,7 +292,9 @@ def export(
     build_options = BuildOptions.from_options(spec, fmt, options)
     target = Path(output_dir) if output_dir is not None else _default_output_dir(spec, fmt, checked)
     check_target(target)
-    classifier = _ClassifierGraph(network).eval() if _has_classifier(network) else None
+    classifier = None
+    if _has_classifier(network):  # only a RestorationNetwork carries a classifier
+        classifier = _ClassifierGraph(cast(RestorationNetwork, network)).eval()
     with _staging(target) as staging:
         builder: Builder = resolve(fmt.builder)
         built = builder(network, classifier, staging, checked, build_options)

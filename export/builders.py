@@ -120,13 +120,18 @@ class Built:
 
 
 def _fp32_onnx(
-    module: nn.Module, path: Path, spec: ModelSpec, options: BuildOptions, *, is_image: bool
+    module: nn.Module,
+    path: Path,
+    spec: ModelSpec,
+    options: BuildOptions,
+    *,
+    outputs: Sequence[str],
 ) -> Path:
     """Export ``module`` to fp32 ONNX at ``path`` (slimmed unless options.slim is False)."""
     crop = sample_crops([options.export_size], seed=7, degrade=False)[0]
     example = torch.from_numpy(to_batch(crop, spec))
     onnx_export.torch_to_onnx(
-        module, path, example, opset=options.opset, dynamo=options.dynamo, is_image=is_image
+        module, path, example, opset=options.opset, dynamo=options.dynamo, outputs=outputs
     )
     if options.slim:
         onnx_export.save(onnx_export.slim(onnx_export.load(path)), path)
@@ -164,13 +169,22 @@ def _onnx_graphs(
     precision: Precision,
     options: BuildOptions,
 ) -> tuple[Path, Path | None]:
-    """fp32-derived ONNX files of the restorer (at ``precision``) and the classifier."""
+    """fp32-derived ONNX files of the restorer (at ``precision``) and the classifier (image ->
+    logits and the restored image, one pass: export.onnx.CLASSIFIER_OUTPUTS)."""
     spec = spec_of(network)
-    restorer = _fp32_onnx(network, scratch / "restorer.fp32.onnx", spec, options, is_image=True)
+    restorer = _fp32_onnx(
+        network, scratch / "restorer.fp32.onnx", spec, options, outputs=onnx_export.RESTORER_OUTPUTS
+    )
     restorer = _convert(restorer, scratch / "restorer.onnx", precision, spec, options)
     if classifier is None:
         return restorer, None
-    head = _fp32_onnx(classifier, scratch / "classifier.fp32.onnx", spec, options, is_image=False)
+    head = _fp32_onnx(
+        classifier,
+        scratch / "classifier.fp32.onnx",
+        spec,
+        options,
+        outputs=onnx_export.CLASSIFIER_OUTPUTS,
+    )
     head = _convert(
         head, scratch / "classifier.onnx", classifier_precision(precision), spec, options
     )

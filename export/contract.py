@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dcpt_sdk.export.onnx import INPUT_NAME, LOGITS_NAME, OUTPUT_NAME
+from dcpt_sdk.export.onnx import CLASSIFIER_OUTPUTS, INPUT_NAME, LOGITS_NAME, OUTPUT_NAME
 from dcpt_sdk.formats import Format, Precision
 from dcpt_sdk.spec import ModelSpec
 
@@ -77,6 +77,22 @@ def io_section(
             "file": classifier_file,
             "input_name": INPUT_NAME,
             "output_name": LOGITS_NAME,
+            # One pass gives both (logits first, so output 0 stays the logits); the image is
+            # the restorer's output at this file's precision, post-processed the same way.
+            "outputs": list(CLASSIFIER_OUTPUTS),
+            "image_output_name": OUTPUT_NAME,
+            "outputs_note": (
+                f"'{LOGITS_NAME}': N x classes logits, softmax them; '{OUTPUT_NAME}': the "
+                "restored image from the same pass, as the restorer file's output (crop, clip, "
+                "round) at this file's precision: to restore and classify an image, run this "
+                "file alone"
+                + (
+                    " (this int8 artifact's classifier file is fp32: its image is not the int8 "
+                    "restorer's; dcpt-sdk restores with the model file and classifies here)"
+                    if classifier_precision != precision
+                    else ""
+                )
+            ),
             "input": "the same padded NCHW tensor as the restorer's input",
             "activation": "softmax",
             "classes": list(spec.degradation_classes),
@@ -137,9 +153,10 @@ def model_card(info: Mapping[str, Any]) -> str:
     classifier = io.get("classifier")
     if classifier:
         lines.append(
-            f"- `{classifier['file']}`: the DCPT degradation classifier, image -> logits "
-            f"({classifier['precision']}); softmax them, classes in this order: "
-            f"{', '.join(classifier['classes'])}."
+            f"- `{classifier['file']}`: the DCPT degradation classifier and the restorer in one "
+            f"pass ({classifier['precision']}), image -> `{classifier['output_name']}` (softmax "
+            f"them, classes in this order: {', '.join(classifier['classes'])}), then "
+            f"`{classifier['image_output_name']}`, the restored image as the model file's."
         )
     lines += [
         "- `dcpt.json`: everything below as data (`io` is the client contract), plus the "
@@ -153,7 +170,10 @@ def model_card(info: Mapping[str, Any]) -> str:
     for size, figures in info.get("parity", {}).items():
         lines.append(f"| {size} | {figures['psnr_db']:.1f} | {figures['max_abs']:.2e} |")
     for size, figures in info.get("classifier_parity", {}).items():
-        lines.append(f"| classifier {size} | | {figures['max_abs']:.2e} (logits) |")
+        image = " | "  # classifier files that return the logits alone (older artifacts)
+        if "image_psnr_db" in figures:
+            image = f"{figures['image_psnr_db']:.1f} | {figures['image_max_abs']:.2e} (image), "
+        lines.append(f"| classifier {size} | {image}{figures['max_abs']:.2e} (logits) |")
     lines += [
         "",
         "## I/O contract",

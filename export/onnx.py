@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ __all__ = [
     "INPUT_NAME",
     "OUTPUT_NAME",
     "LOGITS_NAME",
+    "RESTORER_OUTPUTS",
+    "CLASSIFIER_OUTPUTS",
     "torch_to_onnx",
     "slim",
     "set_metadata",
@@ -71,10 +73,19 @@ _STATISTIC_PRODUCERS = (_SENSITIVE_OPS - {"Softmax", "LogSoftmax"}) | {"Clip", "
 _TAIL_OPS = frozenset({"Add", "Sub", "Slice", "Identity", "Cast", "Clip", "Reshape", "Pad"})
 
 
-def _dynamic_axes(is_image: bool) -> dict[str, dict[int, str]]:
-    image_axes = {0: "batch", 2: "height", 3: "width"}
-    output = OUTPUT_NAME if is_image else LOGITS_NAME
-    return {INPUT_NAME: image_axes, output: image_axes if is_image else {0: "batch"}}
+# The outputs of the two kinds of file an artifact holds, in graph order: the restorer's image,
+# and the classifier's logits FIRST (a client reading output 0 of the classifier file keeps
+# getting the logits, as before the file also returned the image) then the same pass's image.
+RESTORER_OUTPUTS = (OUTPUT_NAME,)
+CLASSIFIER_OUTPUTS = (LOGITS_NAME, OUTPUT_NAME)
+_IMAGE_AXES = {0: "batch", 2: "height", 3: "width"}
+
+
+def _dynamic_axes(outputs: Sequence[str]) -> dict[str, dict[int, str]]:
+    axes = {INPUT_NAME: _IMAGE_AXES}
+    for name in outputs:
+        axes[name] = {0: "batch"} if name == LOGITS_NAME else _IMAGE_AXES
+    return axes
 
 
 def torch_to_onnx(
@@ -84,9 +95,10 @@ def torch_to_onnx(
     *,
     opset: int = DEFAULT_OPSET,
     dynamo: bool = False,
-    is_image: bool = True,
+    outputs: Sequence[str] = RESTORER_OUTPUTS,
 ) -> None:
-    """Export ``module`` (image -> image, or image -> logits) with dynamic batch, height and width.
+    """Export ``module`` (image -> image, or image -> (logits, image)) with dynamic batch, height
+    and width.
 
     Args:
         module: the torch module in eval mode.
@@ -96,7 +108,9 @@ def torch_to_onnx(
         dynamo: use the torch.export-based exporter instead of the TorchScript one. The TorchScript
             exporter is the default: it is ~20x faster here and exports at the requested opset (the
             dynamo exporter emits opset 18 and its down-conversion to 17 fails on ReduceMean axes).
-        is_image: False for the classifier (output "logits", N x classes).
+        outputs: the graph's output names, in the order ``module`` returns them:
+            RESTORER_OUTPUTS ("output", N x C x H x W) or CLASSIFIER_OUTPUTS ("logits",
+            N x classes, then "output").
 
     Raises:
         UnsupportedOptionError: opset below 17.
@@ -104,10 +118,9 @@ def torch_to_onnx(
     """
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise UnsupportedOptionError(f"opset must be an int >= {MIN_OPSET}; got {opset!r}")
-    output = OUTPUT_NAME if is_image else LOGITS_NAME
     kwargs: dict[str, Any] = {
         "input_names": [INPUT_NAME],
-        "output_names": [output],
+        "output_names": list(outputs),
         "opset_version": opset,
         "dynamo": dynamo,
     }
@@ -116,7 +129,7 @@ def torch_to_onnx(
         kwargs["dynamic_shapes"] = ({0: dim("batch"), 2: dim("height"), 3: dim("width")},)
         kwargs["verbose"] = False
     else:
-        kwargs["dynamic_axes"] = _dynamic_axes(is_image)
+        kwargs["dynamic_axes"] = _dynamic_axes(outputs)
         kwargs["do_constant_folding"] = True
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -160,8 +173,10 @@ def set_metadata(model: Any, facts: Mapping[str, Any], role: str = "restorer") -
         classes = ", ".join(spec.get("degradation_classes", []))
         model.doc_string = (
             f"DCPT degradation classifier of a {spec.get('arch', '')} restorer ({precision}): "
-            f"input NCHW RGB in [0, 1], padded as the restorer's; output logits, softmax them; "
-            f"classes in order: {classes}. Full contract: dcpt.json 'io'."
+            f"input NCHW RGB in [0, 1], padded as the restorer's; outputs from one pass: "
+            f"'{LOGITS_NAME}' (softmax them; classes in order: {classes}), then "
+            f"'{OUTPUT_NAME}', the restored image as the restorer file's output. Full contract: "
+            f"dcpt.json 'io'."
         )
     else:
         model.doc_string = (

@@ -4,6 +4,7 @@
     REPO/<name>/1/model.onnx              model.xml + model.bin (openvino), model.plan (tensorrt)
     REPO/<name>/1/dcpt.json, README.md    the artifact's facts: REPO/<name>/1 is an artifact too
     REPO/<name>-classifier/config.pbtxt   the DCPT degradation classifier: padded image -> logits
+                                          and the restored image ("output"), one pass
     REPO/<name>-classifier/labels.txt     its class names, the logits output's label_filename
     REPO/<name>-classifier/1/model.onnx
 
@@ -252,7 +253,11 @@ def _parameters(info: ArtifactInfo, io_of_file: ModelIO) -> dict[str, str]:
 
 
 def _config_text(
-    name: str, format: str, io: ModelIO, parameters: Mapping[str, str], labelled: bool
+    name: str,
+    format: str,
+    io: ModelIO,
+    parameters: Mapping[str, str],
+    labelled: str | None = None,
 ) -> str:
     from google.protobuf import text_format
 
@@ -278,7 +283,9 @@ def _config_text(
             name=tensor.name,
             data_type=pb.DataType.Value(tensor.data_type),
             dims=tensor.shape[1:],
-            label_filename=LABELS_FILE if labelled else "",
+            # Class names label the logits only (Triton's classification extension reads them),
+            # never the classifier's restored image.
+            label_filename=LABELS_FILE if tensor.name == labelled else "",
         )
     # One instance: ONNX Runtime and OpenVINO already spread one request over every core, and a
     # TensorRT engine fills its GPU at 512 px.
@@ -386,11 +393,15 @@ def write_triton_models(
         head = _parameters(info, head_io)
         head["dcpt_activation"] = str(info.io["classifier"]["activation"])
         head["dcpt_classes"] = ",".join(info.spec.degradation_classes)
-        config = _config_text(targets[1].name, info.format, head_io, head, labelled=True)
+        logits = str(info.io["classifier"]["output_name"])
+        image = info.io["classifier"].get("image_output_name")
+        if image is not None and image in {tensor.name for tensor in head_io.outputs}:
+            head["dcpt_image_output"] = str(image)  # the same pass's restored image
+        config = _config_text(targets[1].name, info.format, head_io, head, labelled=logits)
         labels = info.spec.degradation_classes
         _write_model(targets[1], directory, info.classifier_file, info, config, labels)
         parameters["dcpt_classifier_model"] = targets[1].name
-    config = _config_text(name, info.format, restorer_io, parameters, labelled=False)
+    config = _config_text(name, info.format, restorer_io, parameters)
     _write_model(targets[0], directory, info.model_file, info, config, served=_served_info(info))
     return targets
 

@@ -9,8 +9,10 @@ Thresholds (against the fp32 torch output; PSNR peak = the width of the spec's v
     fp32       max-abs <= 1e-4
     fp16/bf16  PSNR >= 45 dB
     int8       PSNR >= 38 dB
-The classifier's logits are compared by max-abs relative to the largest reference logit
-(1e-4 for fp32, 2e-2 for fp16/bf16; int8 artifacts carry an fp32 classifier).
+The classifier file returns the logits and the restored image from one pass: its logits are
+compared by max-abs relative to the largest reference logit (1e-4 for fp32, 2e-2 for
+fp16/bf16), its image like the restorer file's, with the threshold of the classifier file's
+precision (int8 artifacts carry an fp32 classifier file, so fp32 for both there).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ __all__ = [
     "verification_inputs",
     "measure",
     "measure_logits",
+    "measure_classifier",
+    "image_figures",
     "check",
 ]
 
@@ -131,40 +135,72 @@ def measure(
     spec: ModelSpec,
 ) -> dict[str, dict[str, float]]:
     """PSNR (dB) and max-abs error of ``run`` against the references, per input size."""
+    return {
+        key: _image_figures(run(batch).numpy(), references[key], spec)
+        for key, batch in inputs.items()
+    }
+
+
+def _image_figures(output: np.ndarray, reference: np.ndarray, spec: ModelSpec) -> dict[str, float]:
     peak = spec.value_range[1] - spec.value_range[0]
-    figures = {}
-    for key, batch in inputs.items():
-        output = run(batch).numpy()
-        error = output.astype(np.float64) - references[key]
-        if not np.all(np.isfinite(error)):
-            figures[key] = {"psnr_db": -math.inf, "max_abs": math.inf}
-            continue
-        figures[key] = {
-            # raw outputs (no clip): parity is about the network, not a saved image
-            "psnr_db": round(psnr(output, references[key], peak=peak, clip=False), 2),
-            "max_abs": float(f"{float(np.abs(error).max()):.3g}"),
-        }
-    return figures
+    error = output.astype(np.float64) - reference
+    if not np.all(np.isfinite(error)):
+        return {"psnr_db": -math.inf, "max_abs": math.inf}
+    return {
+        # raw outputs (no clip): parity is about the network, not a saved image
+        "psnr_db": round(psnr(output, reference, peak=peak, clip=False), 2),
+        "max_abs": float(f"{float(np.abs(error).max()):.3g}"),
+    }
+
+
+def _logit_figures(logits: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    scale = max(1.0, float(np.abs(reference).max()))
+    error = (
+        float(np.abs(logits - reference).max()) / scale if np.all(np.isfinite(logits)) else math.inf
+    )
+    return {
+        "max_abs": float(f"{error:.3g}"),
+        "top1_agrees": bool((logits.argmax(axis=1) == reference.argmax(axis=1)).all()),
+    }
 
 
 def measure_logits(
     run: BatchFn, references: Mapping[str, np.ndarray], inputs: Mapping[str, torch.Tensor]
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """Relative max-abs error of logits and whether the top class agrees, per input size."""
+    return {
+        key: _logit_figures(run(batch).numpy(), references[key]) for key, batch in inputs.items()
+    }
+
+
+def measure_classifier(
+    run: Callable[[torch.Tensor], tuple[torch.Tensor | None, torch.Tensor]],
+    images: Mapping[str, np.ndarray],
+    logits: Mapping[str, np.ndarray],
+    inputs: Mapping[str, torch.Tensor],
+    spec: ModelSpec,
+) -> dict[str, dict[str, Any]]:
+    """The classifier file's figures per input size, from one run of it each: the logits' as
+    :func:`measure_logits`, plus ``image_psnr_db`` / ``image_max_abs`` of its restored image
+    (as :func:`measure`) when it returns one (``run`` gives (image or None, logits))."""
     figures = {}
     for key, batch in inputs.items():
-        logits, reference = run(batch).numpy(), references[key]
-        scale = max(1.0, float(np.abs(reference).max()))
-        error = (
-            float(np.abs(logits - reference).max()) / scale
-            if np.all(np.isfinite(logits))
-            else math.inf
-        )
-        figures[key] = {
-            "max_abs": float(f"{error:.3g}"),
-            "top1_agrees": bool((logits.argmax(axis=1) == reference.argmax(axis=1)).all()),
-        }
+        image, head = run(batch)
+        figures[key] = _logit_figures(head.numpy(), logits[key])
+        if image is not None:
+            restored = _image_figures(image.numpy(), images[key], spec)
+            figures[key] |= {f"image_{name}": value for name, value in restored.items()}
     return figures
+
+
+def image_figures(figures: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The restored-image part of :func:`measure_classifier`'s figures, under :func:`measure`'s
+    names (so :func:`check` applies an image threshold to it); sizes without one are left out."""
+    return {
+        key: {"psnr_db": value["image_psnr_db"], "max_abs": value["image_max_abs"]}
+        for key, value in figures.items()
+        if "image_psnr_db" in value
+    }
 
 
 def check(figures: Mapping[str, Mapping[str, Any]], threshold: Threshold, what: str) -> None:

@@ -18,7 +18,7 @@ from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
-from dcpt_sdk.runtimes.base import ArtifactRuntime
+from dcpt_sdk.runtimes.base import ArtifactRuntime, ClassifierFile, restorer_output
 
 __all__ = ["OnnxRuntimeRuntime", "is_available", "load_artifact", "providers_for"]
 
@@ -89,16 +89,22 @@ def _session(path: Path, device: str) -> Any:
     return session
 
 
-class _SessionCall:
-    """One onnxruntime InferenceSession as a ModelCall (sessions are thread-safe)."""
+class _Session:
+    """One onnxruntime InferenceSession as a ModelFile (sessions are thread-safe)."""
 
     def __init__(self, path: Path, device: str) -> None:
         self.session = _session(path, device)
+        self.file = path.name
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = tuple(output.name for output in self.session.get_outputs())
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        name = self.session.get_inputs()[0].name
+    def __call__(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         array = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(self.session.run(None, {name: array})[0])
+        values = self.session.run(list(self.output_names), {self.input_name: array})
+        return {
+            name: torch.from_numpy(value)
+            for name, value in zip(self.output_names, values, strict=True)
+        }
 
 
 class OnnxRuntimeRuntime(ArtifactRuntime):
@@ -112,13 +118,17 @@ class OnnxRuntimeRuntime(ArtifactRuntime):
     thread_safe = True
 
     def __init__(self, directory: Path, info: ArtifactInfo, device: str = "auto") -> None:
-        model = _SessionCall(directory / info.model_file, device)
+        model = _Session(directory / info.model_file, device)
         providers = model.session.get_providers()
         resolved = "cpu" if providers[0] == _CPU else device.lower().replace("auto", "cuda")
         classifier = (
-            _SessionCall(directory / info.classifier_file, device) if info.classifier_file else None
+            ClassifierFile.of(_Session(directory / info.classifier_file, device), info)
+            if info.classifier_file
+            else None
         )
-        super().__init__(info.spec, resolved, info.precision, model, classifier)
+        super().__init__(
+            info.spec, resolved, info.precision, restorer_output(model, info), classifier
+        )
         self.providers = providers
         self.batch_gain = providers[0] != _CPU
 

@@ -20,7 +20,7 @@ from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import UnsupportedOptionError
-from dcpt_sdk.runtimes.base import ArtifactRuntime
+from dcpt_sdk.runtimes.base import ArtifactRuntime, ClassifierFile, restorer_output
 
 __all__ = ["OpenVinoRuntime", "is_available", "load_artifact", "ov_device", "PRECISION_HINT"]
 
@@ -62,6 +62,9 @@ class _Compiled:
         self._config = {PRECISION_HINT: hint}
         self.dynamic = _Entry(core.compile_model(core.read_model(str(path)), device, self._config))
         self.compiled = self.dynamic.compiled
+        self.file = path.name
+        # The IR keeps the ONNX graph's tensor names; outputs are read by them, never by index.
+        self.output_names = tuple(port.get_any_name() for port in self.compiled.outputs)
         self._static: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
         self._seen: set[tuple[int, ...]] = set()
         self._lock = threading.Lock()
@@ -82,11 +85,15 @@ class _Compiled:
                 self._static.popitem(last=False)
             return entry
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         array = np.ascontiguousarray(batch.detach().to("cpu", torch.float32).numpy())
         request = self._entry_for(tuple(array.shape)).request()
         request.infer({0: array})
-        return torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
+        # Copies: the request's output buffers are reused by its next inference.
+        return {
+            name: torch.from_numpy(np.array(request.get_tensor(name).data, copy=True))
+            for name in self.output_names
+        }
 
 
 class _Entry:
@@ -128,11 +135,13 @@ class OpenVinoRuntime(ArtifactRuntime):
             )
         model = _Compiled(core, directory / info.model_file, target, hint)
         classifier = (
-            _Compiled(core, directory / info.classifier_file, target, hint)
+            ClassifierFile.of(_Compiled(core, directory / info.classifier_file, target, hint), info)
             if info.classifier_file
             else None
         )
-        super().__init__(info.spec, target, info.precision, model, classifier)
+        super().__init__(
+            info.spec, target, info.precision, restorer_output(model, info), classifier
+        )
         applied = model.compiled.get_property(PRECISION_HINT)
         self.inference_precision = str(getattr(applied, "to_string", applied.__str__)())
         self.batch_gain = target != "CPU"

@@ -29,7 +29,7 @@ from dcpt_sdk._optional import is_available as _module_available
 from dcpt_sdk._optional import require
 from dcpt_sdk.artifact import ArtifactInfo
 from dcpt_sdk.errors import BackendError, UnsupportedOptionError
-from dcpt_sdk.runtimes.base import ArtifactRuntime
+from dcpt_sdk.runtimes.base import ArtifactRuntime, ClassifierFile, restorer_output
 
 __all__ = ["TensorRtRuntime", "CudaDevice", "Placement", "is_available", "load_artifact"]
 
@@ -121,8 +121,9 @@ def _torch_dtypes(trt: Any) -> dict[Any, torch.dtype]:
 class _Engine:
     """One deserialized engine, its execution context and its I/O tensor names."""
 
-    def __init__(self, trt: Any, path: Path, placement: Placement) -> None:
+    def __init__(self, trt: Any, path: Path, placement: Placement, max_outputs: int = 1) -> None:
         self.placement = placement
+        self.file = path.name
         with placement.scope():
             runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
             engine = runtime.deserialize_cuda_engine(path.read_bytes())
@@ -142,12 +143,13 @@ class _Engine:
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
-        if len(inputs) != 1 or len(outputs) != 1:
+        if len(inputs) != 1 or not 1 <= len(outputs) <= max_outputs:
+            expected = "one output" if max_outputs == 1 else f"1 to {max_outputs} outputs"
             raise BackendError(
-                f"'{path.name}' has inputs {inputs} and outputs {outputs}; a dcpt engine has one "
-                "image input and one output: re-export it with dcpt-export"
+                f"'{path.name}' has inputs {inputs} and outputs {outputs}; this dcpt engine has "
+                f"one image input and {expected}: re-export it with dcpt-export"
             )
-        self.input, self.output = inputs[0], outputs[0]
+        self.input, self.output_names = inputs[0], tuple(outputs)
         self.max_batch = int(engine.get_tensor_profile_shape(self.input, 0)[2][0])
         known = _torch_dtypes(trt)
         self.dtypes: dict[str, torch.dtype] = {}
@@ -157,11 +159,11 @@ class _Engine:
                 raise BackendError(f"'{path.name}' tensor '{name}' has type {dtype}, unsupported")
             self.dtypes[name] = known[dtype]
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        chunks = torch.split(batch, max(1, self.max_batch))
-        return torch.cat([self._run(chunk) for chunk in chunks])
+    def __call__(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        chunks = [self._run(chunk) for chunk in torch.split(batch, max(1, self.max_batch))]
+        return {name: torch.cat([chunk[name] for chunk in chunks]) for name in self.output_names}
 
-    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+    def _run(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         where = self.placement
         with where.scope():
             x = where.buffer(batch, self.dtypes[self.input])
@@ -170,16 +172,19 @@ class _Engine:
                     f"input shape {tuple(x.shape)} is outside this engine's optimization "
                     "profile; tile smaller or re-export with larger --max-size"
                 )
-            shape = tuple(self.context.get_tensor_shape(self.output))
-            if any(size < 0 for size in shape):
-                raise BackendError(f"TensorRT left the output shape {shape} undetermined")
-            out = where.empty(shape, self.dtypes[self.output])
+            outputs = {}
+            for name in self.output_names:
+                shape = tuple(self.context.get_tensor_shape(name))
+                if any(size < 0 for size in shape):
+                    raise BackendError(f"TensorRT left the shape {shape} of '{name}' undetermined")
+                outputs[name] = where.empty(shape, self.dtypes[name])
             self.context.set_tensor_address(self.input, x.data_ptr())
-            self.context.set_tensor_address(self.output, out.data_ptr())
+            for name, out in outputs.items():
+                self.context.set_tensor_address(name, out.data_ptr())
             if not self.context.execute_async_v3(where.stream_handle()):
                 raise BackendError(f"TensorRT execution failed on {where.name} (see its log)")
             where.synchronize()
-            return out.float()
+            return {name: out.float() for name, out in outputs.items()}
 
     def close(self) -> None:
         # The context's and engine's device memory are freed on their own device.
@@ -215,12 +220,18 @@ class TensorRtRuntime(ArtifactRuntime):
         cuda = _cuda_device(device)
         where = placement(cuda) if placement is not None else CudaDevice(cuda)
         model = _Engine(trt, directory / info.model_file, where)
-        classifier = (
-            _Engine(trt, directory / info.classifier_file, where) if info.classifier_file else None
+        # The classifier engine returns the logits and, since the one-pass export, the image.
+        head = (
+            _Engine(trt, directory / info.classifier_file, where, max_outputs=2)
+            if info.classifier_file
+            else None
         )
+        classifier = ClassifierFile.of(head, info) if head is not None else None
         # The device as resolved ("cuda" -> "cuda:N"), so memory budgets ask the right GPU.
-        super().__init__(info.spec, where.name, info.precision, model, classifier)
-        self._engines = [engine for engine in (model, classifier) if engine is not None]
+        super().__init__(
+            info.spec, where.name, info.precision, restorer_output(model, info), classifier
+        )
+        self._engines = [engine for engine in (model, head) if engine is not None]
         self._placement = where
         self.batch_gain = model.max_batch > 1
 

@@ -89,8 +89,13 @@ def _check_pre_post(config: Any, spec: Any) -> None:
 def _check_classifier(folder: Path, restorer_config: Any) -> None:
     config = _config(folder)
     assert restorer_config.parameters["dcpt_classifier_model"].string_value == folder.name
-    (logits,) = config.output
-    assert logits.label_filename == triton.LABELS_FILE
+    # One pass, two outputs: the logits (labelled with the class names) first, then the
+    # restored image under the restorer's output name, which no label file describes.
+    logits, image = config.output
+    assert (logits.name, image.name) == ("logits", "output")
+    assert logits.label_filename == triton.LABELS_FILE and image.label_filename == ""
+    assert list(image.dims) == [3, -1, -1]
+    assert config.parameters["dcpt_image_output"].string_value == "output"
     labels = (folder / triton.LABELS_FILE).read_text(encoding="utf-8").splitlines()
     assert labels == list(CLASSES)
     assert config.parameters["dcpt_classes"].string_value.split(",") == list(CLASSES)

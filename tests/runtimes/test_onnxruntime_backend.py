@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -44,6 +45,12 @@ class _FallbackSession:
 
     def get_providers(self) -> list[str]:
         return [CPU]
+
+    def get_inputs(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name="input")]
+
+    def get_outputs(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name="logits"), SimpleNamespace(name="output")]
 
 
 def test_silent_cpu_fallback_is_detected(monkeypatch, artifact) -> None:

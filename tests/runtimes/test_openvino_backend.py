@@ -66,7 +66,7 @@ def test_a_shape_seen_twice_runs_a_static_compile_with_the_same_output(artifact,
 
     directory, info = artifact("openvino", precision)
     runtime = load_artifact(directory, info, "cpu")
-    compiled = runtime._model  # type: ignore[attr-defined]
+    compiled = runtime._model.model  # type: ignore[attr-defined]  # the restorer file's
     x = torch.rand(1, 3, 32, 48)
     first = runtime.infer(x)  # dynamic
     assert compiled._static == {}

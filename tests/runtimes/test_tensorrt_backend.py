@@ -13,6 +13,7 @@ benchmarks/gpu_check.py, where TensorRT and a GPU exist).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,13 @@ def engines(
     from dcpt_sdk.export import tensorrt as trt_export
     from dcpt_sdk.export.api import _ClassifierGraph
     from dcpt_sdk.export.builders import BuildOptions, build_tensorrt
+    from dcpt_sdk.export.contract import io_section
     from dcpt_sdk.formats import get_format
 
     directory = tmp_path_factory.mktemp("trt-engines")
+    fmt = get_format("tensorrt")
     sizes = {"min_size": 32, "opt_size": 64, "max_size": 128}
-    options = BuildOptions.from_options(runtime_network.spec, get_format("tensorrt"), sizes)
+    options = BuildOptions.from_options(runtime_network.spec, fmt, sizes)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trt_export, "require_tensorrt", lambda: RecordingTensorRT())
         built = build_tensorrt(
@@ -59,7 +62,9 @@ def engines(
         precision="fp32",
         model_file="model.engine",
         classifier_file=built.classifier_file,
+        classifier_precision="fp32",
         shape_profile=built.shape_profile,
+        io=io_section(runtime_network.spec, fmt, "fp32", built.classifier_file, "fp32", {}),
     )
     return directory, info
 
@@ -95,6 +100,60 @@ def test_run_path_matches_torch(
     runtime.close()
     with pytest.raises(BackendError, match="closed"):
         runtime.infer(x)
+
+
+def test_the_classifier_engine_restores_and_classifies_in_one_execution(
+    engines: tuple[Path, ArtifactInfo], runtime_network: nn.Module
+) -> None:
+    """The classifier engine's two outputs (names from the engine: logits, then the image) are
+    bound and read by name; infer_and_classify executes that engine alone."""
+    runtime, double = _open(engines, "auto", FakeGpus(current=0))
+    assert runtime._classifier.model.output_names == ("logits", "output")  # type: ignore[union-attr]
+    assert runtime.one_pass
+    x = _batch(48, 80)
+    with torch.no_grad():
+        restored, logits = runtime_network.restore_and_classify(x)
+    before = len(double.calls)
+    image, head = runtime.infer_and_classify(x)
+    calls = double.calls[before:]
+    # Two images, profile batch 1: two executions of the classifier engine and none of the
+    # restorer engine, each binding the input and both outputs.
+    assert [c.name for c in calls if c.name == "execute_async_v3"] == ["execute_async_v3"] * 2
+    bound = [c.detail for c in calls if c.name == "set_tensor_address"]
+    assert bound == ["input", "logits", "output"] * 2
+    assert (image - restored).abs().max() <= 1e-4 and (head - logits).abs().max() <= 1e-4
+    torch.testing.assert_close(image, runtime.infer(x), atol=1e-5, rtol=0)
+    assert double.errors() == []
+
+
+def test_a_one_output_classifier_engine_still_classifies(
+    engines: tuple[Path, ArtifactInfo], runtime_network: nn.Module, tmp_path: Path
+) -> None:
+    """A classifier engine of an artifact exported before the one-pass file (logits only)."""
+    from _one_output import write_one_output_classifier
+
+    directory = tmp_path / "old"
+    shutil.copytree(engines[0], directory)
+    info = write_one_output_classifier(runtime_network, directory, engines[1])
+    runtime, double = _open((directory, info), "auto", FakeGpus(current=0))
+    assert not runtime.one_pass and runtime._classifier.image is None  # type: ignore[union-attr]
+    x = _batch(32, 48)
+    with torch.no_grad():
+        logits = runtime_network.classify_logits(x)
+    assert (runtime.classify_logits(x) - logits).abs().max() <= 1e-4
+    image, head = runtime.infer_and_classify(x)  # the restorer engine, then the classifier's
+    assert torch.equal(image, runtime.infer(x)) and torch.equal(head, runtime.classify_logits(x))
+    assert runtime.classifier_outputs(x)[0] is None
+    assert double.errors() == []
+
+
+def test_a_restorer_engine_with_two_outputs_is_refused(
+    engines: tuple[Path, ArtifactInfo], tmp_path: Path
+) -> None:
+    shutil.copyfile(engines[0] / "classifier.engine", tmp_path / "model.engine")
+    info = dataclasses.replace(engines[1], classifier_file=None)
+    with pytest.raises(BackendError, match=r"outputs \['logits', 'output'\].*one output"):
+        _open((tmp_path, info), "cuda", FakeGpus())
 
 
 def test_every_step_runs_inside_the_engines_device_scope(
