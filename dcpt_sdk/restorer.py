@@ -175,9 +175,10 @@ class Restorer:
     def classify(self, img: ImageLike) -> dict[str, float]:
         """Degradation probabilities (softmax), keyed by class name in the spec's class order.
 
-        The whole image is classified at once (no tiling) after a reflect pad to the multiple;
-        very large images are first downscaled to at most 1024 px on the long side, since the
-        degradation type is a global property and the classifier's memory grows with size.
+        The classifier sees the whole image at once, never single tiles, even where ``run``
+        restores it tile by tile: an image whose long side exceeds 1024 px is first downscaled
+        to 1024 px on that side (the degradation type is a global property and the
+        classifier's memory grows with size), then reflect-padded to the multiple.
         """
         if not self._runtime.has_classifier:
             raise UnsupportedOptionError(
@@ -204,11 +205,13 @@ class Restorer:
         """``(run(img), classify(img))``, sharing the network pass where it can.
 
         An image restored in one piece (no tiling) and no larger than classify's 1024 px limit
-        is restored and classified from ONE pass on the torch backend (the classifier reads the
-        restorer's own decoder features; artifacts run their two files on the same padded
-        input). A tiled image is restored tile by tile and classified as :meth:`classify` does
-        (the whole image, downscaled to 1024 px): the classifier never sees single tiles.
-        ``on_tile`` as in :meth:`run`.
+        is restored and classified from ONE pass: the classifier reads the restorer's own
+        decoder features (torch), or the artifact's classifier file returns the restored image
+        with the logits. Int8 artifacts are the exception: their classifier file is fp32, so
+        the image comes from the int8 model file (what ``run`` gives) and the logits from a
+        second run. A tiled image is restored tile by tile and classified as :meth:`classify`
+        does: the whole image, downscaled to at most 1024 px, never single tiles. ``on_tile``
+        as in :meth:`run`.
 
         Raises:
             UnsupportedOptionError: the model carries no degradation classifier.

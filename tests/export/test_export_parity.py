@@ -1,5 +1,5 @@
 """Every format x precision exports, loads back through runtimes.load_artifact and meets its
-threshold against fp32 torch, for the restorer and for the classifier logits."""
+threshold against fp32 torch, for the restorer and for the classifier file's logits and image."""
 
 from __future__ import annotations
 
@@ -80,6 +80,15 @@ def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str)
             error = float(np.abs(logits - expected_logits).max() / np.abs(expected_logits).max())
             assert error <= MAX_LOGIT_ERROR[classifier_precision], (key, error)
             assert (logits.argmax(1) == expected_logits.argmax(1)).all()
+            # The classifier file's restored image (the same pass as its logits), held to the
+            # floor of the file's own precision, and the figure dcpt.json records for it.
+            image, _ = runtime.classifier_outputs(batch)
+            assert image is not None
+            db = psnr(image.numpy(), expected, clip=False)
+            assert db >= MIN_PSNR_DB[classifier_precision], (key, "classifier image", db)
+            if key in info.classifier_parity:
+                recorded = info.classifier_parity[key]["image_psnr_db"]
+                assert abs(recorded - db) < 0.5 or db == float("inf")
         assert set(info.parity) <= set(inputs), "dcpt.json names sizes the exporter never ran"
     finally:
         runtime.close()

@@ -1,6 +1,7 @@
 """The artifact contract: a client that never imports dcpt-sdk, following dcpt.json's ``io``
 section alone, gets exactly what ``Restorer(dir).run()`` gives, and the classifier's
-probabilities to 1e-6. A client that ignores the pad rule does not (the test can fail)."""
+probabilities to 1e-6, reading the logits by name or as output 0, and the classifier file's own
+restored image. A client that ignores the pad rule does not (the test can fail)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,13 @@ def test_plain_client_reproduces_restorer_exactly(
     probabilities = restorer.classify(image)
     assert list(client["classes"]) == list(probabilities)
     np.testing.assert_allclose(client["probabilities"], list(probabilities.values()), atol=1e-6)
+    # Output 0 of the classifier file is still the logits (a client reading by position).
+    np.testing.assert_array_equal(client["probabilities_index0"], client["probabilities"])
+    # Its second output is the restored image of the same pass: the restorer's, to rounding,
+    # where the two files share a precision (an int8 artifact's classifier file is fp32).
+    assert client["one_pass"].shape == expected.shape
+    if precision != "int8":
+        assert np.abs(client["one_pass"].astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_a_client_ignoring_the_pad_rule_does_not_match(exported, tmp_path: Path) -> None:

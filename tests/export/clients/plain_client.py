@@ -5,7 +5,10 @@ that never imports dcpt_sdk (checked at the end).
     python plain_client.py ARTIFACT_DIR IMAGE.npy OUT.npz [--ignore-pad-rule]
 
 IMAGE.npy holds H x W x 3 uint8 RGB pixels. OUT.npz gets ``restored`` (uint8, as the contract's
-postprocess says) and, when the artifact has a classifier, ``probabilities`` (softmax of logits).
+postprocess says) and, when the artifact has a classifier, ``probabilities`` (softmax of the
+logits read by name), ``probabilities_index0`` (of output 0, what ``session.run(None, ...)[0]``
+clients read) and, when the classifier file also returns the restored image, ``one_pass`` (that
+image, post-processed like the restorer's).
 ``--ignore-pad-rule`` pads with zeros instead (a client that did not read pad_mode), to show the
 test comparing the two can fail.
 """
@@ -26,9 +29,12 @@ def load(directory: Path, file: str, fmt: str, io: dict):  # noqa: ANN201 - plai
 
         session = ort.InferenceSession(str(directory / file), providers=["CPUExecutionProvider"])
 
-        def run(x: np.ndarray, input_name: str, output_name: str) -> np.ndarray:
+        def run(x: np.ndarray, input_name: str, output: str | int) -> np.ndarray:
             dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
-            return session.run([output_name], {input_name: x.astype(dtype)})[0].astype(np.float32)
+            feed = {input_name: x.astype(dtype)}
+            if isinstance(output, int):  # by position: every output, then the one asked for
+                return session.run(None, feed)[output].astype(np.float32)
+            return session.run([output], feed)[0].astype(np.float32)
 
         return run
     if fmt == "openvino":
@@ -36,9 +42,9 @@ def load(directory: Path, file: str, fmt: str, io: dict):  # noqa: ANN201 - plai
 
         compiled = ov.Core().compile_model(str(directory / file), "CPU", options)
 
-        def run(x: np.ndarray, input_name: str, output_name: str) -> np.ndarray:
+        def run(x: np.ndarray, input_name: str, output: str | int) -> np.ndarray:
             result = compiled({input_name: x})
-            return np.asarray(result[compiled.output(output_name)], dtype=np.float32)
+            return np.asarray(result[compiled.output(output)], dtype=np.float32)
 
         return run
     raise SystemExit(f"this client runs onnx and openvino artifacts, not {fmt}")
@@ -62,17 +68,27 @@ def main() -> None:
     restorer = load(directory, info["model_file"], info["format"], io)
     y = restorer(x, io["input_name"], io["output_name"])
     low, high = io["postprocess"]["clip"]
-    y = np.clip(y[:, :, :h, :w], low, high)[0].transpose(1, 2, 0)
-    out = {"restored": np.rint(y * np.float32(255.0)).astype(np.uint8)}
 
+    def postprocess(y: np.ndarray) -> np.ndarray:
+        y = np.clip(y[:, :, :h, :w], low, high)[0].transpose(1, 2, 0)
+        return np.rint(y * np.float32(255.0)).astype(np.uint8)
+
+    def softmax(logits: np.ndarray) -> np.ndarray:
+        e = np.exp(logits[0].astype(np.float64) - logits[0].max())
+        return e / e.sum()
+
+    out = {"restored": postprocess(y)}
     head = io.get("classifier")
     if head:
         classify = load(directory, head["file"], info["format"], head)
-        logits = classify(x, head["input_name"], head["output_name"])[0].astype(np.float64)
         assert head["activation"] == "softmax"
-        e = np.exp(logits - logits.max())
-        out["probabilities"] = e / e.sum()
+        out["probabilities"] = softmax(classify(x, head["input_name"], head["output_name"]))
+        out["probabilities_index0"] = softmax(classify(x, head["input_name"], 0))
         out["classes"] = np.array(head["classes"])
+        if head.get("image_output_name"):
+            out["one_pass"] = postprocess(
+                classify(x, head["input_name"], head["image_output_name"])
+            )
     np.savez(out_file, **out)
     leaked = sorted(name for name in sys.modules if name.split(".")[0] == "dcpt_sdk")
     if leaked:
