@@ -253,11 +253,7 @@ def _parameters(info: ArtifactInfo, io_of_file: ModelIO) -> dict[str, str]:
 
 
 def _config_text(
-    name: str,
-    format: str,
-    io: ModelIO,
-    parameters: Mapping[str, str],
-    labelled: str | None = None,
+    name: str, format: str, io: ModelIO, parameters: Mapping[str, str], labelled: str = ""
 ) -> str:
     from google.protobuf import text_format
 
@@ -285,7 +281,7 @@ def _config_text(
             dims=tensor.shape[1:],
             # Class names label the logits only (Triton's classification extension reads them),
             # never the classifier's restored image.
-            label_filename=LABELS_FILE if tensor.name == labelled else "",
+            label_filename=LABELS_FILE if labelled and tensor.name == labelled else "",
         )
     # One instance: ONNX Runtime and OpenVINO already spread one request over every core, and a
     # TensorRT engine fills its GPU at 512 px.
