@@ -75,13 +75,11 @@ def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str)
             assert db >= MIN_PSNR_DB[precision], (key, db)
             if key in info.parity:  # the figure dcpt.json records is the one measured here
                 assert abs(info.parity[key]["psnr_db"] - db) < 0.5 or db == float("inf")
-            logits = runtime.classify_logits(batch).numpy()
             classifier_precision = "fp32" if precision == "int8" else precision
-            error = float(np.abs(logits - expected_logits).max() / np.abs(expected_logits).max())
-            assert error <= MAX_LOGIT_ERROR[classifier_precision], (key, error)
-            assert (logits.argmax(1) == expected_logits.argmax(1)).all()
             # The classifier file's restored image (the same pass as its logits), held to the
-            # floor of the file's own precision, and the figure dcpt.json records for it.
+            # floor of the file's own precision, and the figure dcpt.json records for it. First:
+            # OpenVINO compiles a shape statically on its second call, with kernels of its own;
+            # the export measured the first.
             image, _ = runtime.classifier_outputs(batch)
             assert image is not None
             db = psnr(image.numpy(), expected, clip=False)
@@ -89,6 +87,10 @@ def test_artifact_meets_threshold(exported, name: str, fmt: str, precision: str)
             if key in info.classifier_parity:
                 recorded = info.classifier_parity[key]["image_psnr_db"]
                 assert abs(recorded - db) < 0.5 or db == float("inf")
+            logits = runtime.classify_logits(batch).numpy()
+            error = float(np.abs(logits - expected_logits).max() / np.abs(expected_logits).max())
+            assert error <= MAX_LOGIT_ERROR[classifier_precision], (key, error)
+            assert (logits.argmax(1) == expected_logits.argmax(1)).all()
         assert set(info.parity) <= set(inputs), "dcpt.json names sizes the exporter never ran"
     finally:
         runtime.close()
