@@ -37,6 +37,12 @@ __all__ = ["auto_exports", "cached_exports", "cpu_has_native_bf16", "enabled"]
 _log = logging.getLogger("dcpt_sdk")
 
 
+# Part of the cache key: bumped whenever what export() writes changes, so a cache filled by an
+# older dcpt-sdk of the same version string is exported afresh. 2: the classifier file returns
+# the logits and the restored image from one pass.
+_EXPORT_LAYOUT = 2
+
+
 def enabled() -> bool:
     return os.environ.get("DCPT_AUTO_EXPORT", "1").strip().lower() not in ("0", "false", "no")
 
@@ -61,7 +67,10 @@ def cached_exports(network: nn.Module, weights_digest: str) -> list[tuple[Path, 
     root = (
         cache_dir()
         / "artifacts"
-        / (f"{spec.name or spec.arch}-{weights_digest[:16]}-{digest(tool_versions())[:8]}")
+        / (
+            f"{spec.name or spec.arch}-{weights_digest[:16]}-{digest(tool_versions())[:8]}"
+            f"-v{_EXPORT_LAYOUT}"
+        )
     )
     found = []
     for fmt, precision in auto_exports():
