@@ -16,7 +16,7 @@ from typing import Any
 from dcpt_sdk._files import write_text_atomic
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.formats import FormatName, Precision, get_format
-from dcpt_sdk.spec import ModelSpec, invalid_field, is_int
+from dcpt_sdk.spec import ModelSpec, declared_version, invalid_field, is_int
 
 __all__ = [
     "ARTIFACT_FILE",
@@ -85,14 +85,7 @@ class ArtifactInfo:
         if not isinstance(data, Mapping):
             raise ModelLoadError(f"{ARTIFACT_FILE} must hold a JSON object")
         values = dict(data)
-        version = values.get("artifact_version", ARTIFACT_VERSION)
-        if not is_int(version) or version < 1:
-            raise _bad("artifact_version", "an int >= 1", version)
-        if version > ARTIFACT_VERSION:
-            raise ModelLoadError(
-                f"artifact version {version} is newer than this dcpt-sdk reads ({ARTIFACT_VERSION}): "
-                "pip install -U dcpt-sdk"
-            )
+        declared_version(ARTIFACT_FILE, values, "artifact_version", ARTIFACT_VERSION)
         values["artifact_version"] = ARTIFACT_VERSION
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)

@@ -127,14 +127,7 @@ class ModelSpec:
         if not isinstance(data, Mapping):
             raise ModelLoadError(f"model spec must be a JSON object, got {type(data).__name__}")
         values = dict(data)
-        version = values.get("spec_version", SPEC_VERSION)
-        if not is_int(version) or version < 1:
-            raise _fail("spec_version", "an int >= 1", version)
-        if version > SPEC_VERSION:
-            raise ModelLoadError(
-                f"this model spec has version {version}, newer than this dcpt-sdk understands "
-                f"({SPEC_VERSION}): upgrade dcpt-sdk (pip install -U dcpt-sdk)"
-            )
+        version = declared_version("model spec", values, "spec_version", SPEC_VERSION)
         if version == 1 and "license" in values:
             values["code_license"] = values.pop("license")
         values["spec_version"] = SPEC_VERSION
@@ -169,6 +162,26 @@ def invalid_field(document: str, name: str, expected: str, value: object) -> Mod
     shown = repr(value)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     return ModelLoadError(f"{document} field '{name}' must be {expected}, got {shown}")
+
+
+def declared_version(document: str, values: Mapping[str, Any], name: str, current: int) -> int:
+    """The format version a file's metadata declares in field ``name`` (absent: ``current``).
+
+    One check for the model spec and dcpt.json, so both refuse a file from a newer dcpt-sdk
+    with the same upgrade hint rather than misreading fields they do not know.
+
+    Raises:
+        ModelLoadError: the version is not an int >= 1, or is newer than ``current``.
+    """
+    version = values.get(name, current)
+    if not is_int(version) or version < 1:
+        raise invalid_field(document, name, "an int >= 1", version)
+    if version > current:
+        raise ModelLoadError(
+            f"{document} version {version} is newer than this dcpt-sdk reads ({current}): "
+            "upgrade dcpt-sdk (pip install -U dcpt-sdk)"
+        )
+    return int(version)
 
 
 def _depth(value: Any, level: int = 0) -> int:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from dcpt_sdk.artifact import ARTIFACT_VERSION, ArtifactInfo
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.spec import SPEC_VERSION, ClassifierSpec, ModelSpec
 
@@ -37,6 +38,24 @@ def test_newer_version_is_refused_with_upgrade_hint() -> None:
     data["spec_version"] = SPEC_VERSION + 1
     with pytest.raises(ModelLoadError, match="pip install -U dcpt-sdk"):
         ModelSpec.from_dict(data)
+
+
+def test_spec_and_dcpt_json_check_their_versions_alike() -> None:
+    artifact = {"artifact_version": ARTIFACT_VERSION + 1, "spec": _spec().to_dict()}
+    with pytest.raises(ModelLoadError) as newer_artifact:
+        ArtifactInfo.from_dict(artifact)
+    assert str(newer_artifact.value) == (
+        f"dcpt.json version {ARTIFACT_VERSION + 1} is newer than this dcpt-sdk reads "
+        f"({ARTIFACT_VERSION}): upgrade dcpt-sdk (pip install -U dcpt-sdk)"
+    )
+    spec = {**_spec().to_dict(), "spec_version": SPEC_VERSION + 1}
+    with pytest.raises(ModelLoadError, match=f"^model spec version {SPEC_VERSION + 1} is newer"):
+        ModelSpec.from_dict(spec)
+    for bad in (0, "2", True):
+        with pytest.raises(ModelLoadError, match="field 'artifact_version' must be an int >= 1"):
+            ArtifactInfo.from_dict({**artifact, "artifact_version": bad})
+        with pytest.raises(ModelLoadError, match="field 'spec_version' must be an int >= 1"):
+            ModelSpec.from_dict({**spec, "spec_version": bad})
 
 
 def test_unknown_fields_and_bad_json_are_clear_errors() -> None:
