@@ -8,6 +8,7 @@ or Ctrl-C stops it gracefully: no new connections, requests in flight answered, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import socket
 import sys
@@ -16,12 +17,22 @@ from dcpt_sdk._optional import require
 from dcpt_sdk.cli.common import run_command
 from dcpt_sdk.cli.model_options import add_model_arguments, open_restorer, parse_tile
 from dcpt_sdk.errors import UnsupportedOptionError
-from dcpt_sdk.serve.settings import ServeSettings
+from dcpt_sdk.serve.settings import ServeSettings, flag_of
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "settings_of"]
 
 _DEFAULTS = ServeSettings()
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# Every ServeSettings field is a flag (settings.flag_of) with the field's default and type, so a
+# new limit needs only its field and its help line here.
+_LIMIT_HELP = {
+    "max_body_bytes": "413 above",
+    "max_pixels": "width x height; 422 above",
+    "timeout_s": "per request; 504 after",
+    "queue_size": "requests waiting for the model; 503 + Retry-After beyond",
+    "max_batch": "jobs per inference round",
+    "batch_window_ms": "wait for same-size requests to batch (only where the backend gains: GPUs)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,43 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     # The model flags of dcpt-restore, same names and meanings.
     add_model_arguments(parser)
     limits = parser.add_argument_group("limits")
-    limits.add_argument(
-        "--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes, help="413 above"
-    )
-    limits.add_argument(
-        "--max-pixels", type=int, default=_DEFAULTS.max_pixels, help="width x height; 422 above"
-    )
-    limits.add_argument(
-        "--timeout-s", type=float, default=_DEFAULTS.timeout_s, help="per request; 504 after"
-    )
-    limits.add_argument(
-        "--queue-size",
-        type=int,
-        default=_DEFAULTS.queue_size,
-        help="requests waiting for the model; 503 + Retry-After beyond",
-    )
-    limits.add_argument(
-        "--max-batch", type=int, default=_DEFAULTS.max_batch, help="jobs per inference round"
-    )
-    limits.add_argument(
-        "--batch-window-ms",
-        type=float,
-        default=_DEFAULTS.batch_window_ms,
-        help="wait for same-size requests to batch (only where the backend gains: GPUs)",
-    )
+    for field in dataclasses.fields(ServeSettings):
+        default = getattr(_DEFAULTS, field.name)
+        limits.add_argument(
+            flag_of(field.name), type=type(default), default=default, help=_LIMIT_HELP[field.name]
+        )
     parser.add_argument("--log-level", default="info", choices=_LOG_LEVELS)
     return parser
 
 
-def serve(args: argparse.Namespace) -> int:
-    settings = ServeSettings(
-        max_body_bytes=args.max_body_bytes,
-        max_pixels=args.max_pixels,
-        timeout_s=args.timeout_s,
-        queue_size=args.queue_size,
-        max_batch=args.max_batch,
-        batch_window_ms=args.batch_window_ms,
+def settings_of(args: argparse.Namespace) -> ServeSettings:
+    """The limits flags as ServeSettings, which checks them (a bad one is a one-line error)."""
+    return ServeSettings(
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(ServeSettings)}
     )
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
     parse_tile(args.tile)  # a bad --tile answers now, not after the model has loaded
     _check_can_listen(args.host, args.port)  # before the model loads, which can take 20 s
     for module in ("fastapi", "uvicorn", "prometheus_client"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dcpt_sdk.errors import UnsupportedOptionError
 
-__all__ = ["ServeSettings", "DEFAULT_MAX_PIXELS"]
+__all__ = ["ServeSettings", "DEFAULT_MAX_PIXELS", "flag_of"]
 
 # 4096 x 4096 = 16.8 megapixels, a large camera photo. Why this size: one such image restores in
 # about 5 s on the default model's "auto" backend on a 2-core CPU (OpenVINO bf16: 48 ms per
@@ -46,8 +46,7 @@ class ServeSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UnsupportedOptionError(
-                    f"{name} must be a whole number >= 1, got {value!r} "
-                    f"(flag --{name.replace('_', '-')})"
+                    f"{name} must be a whole number >= 1, got {value!r} (flag {flag_of(name)})"
                 )
         if not self.timeout_s > 0:
             raise UnsupportedOptionError(
@@ -58,3 +57,8 @@ class ServeSettings:
                 f"batch_window_ms must be >= 0, got {self.batch_window_ms!r} "
                 "(flag --batch-window-ms)"
             )
+
+
+def flag_of(name: str) -> str:
+    """The dcpt-serve flag of a ServeSettings field: max_body_bytes -> --max-body-bytes."""
+    return "--" + name.replace("_", "-")

@@ -22,7 +22,8 @@ from _serving import WAIT_S, metric, photo, png, tiny_network  # noqa: E402
 
 from dcpt_sdk.checkpoint import save_model  # noqa: E402
 from dcpt_sdk.imaging import decode_image  # noqa: E402
-from dcpt_sdk.serve.cli import main  # noqa: E402
+from dcpt_sdk.serve.cli import build_parser, main, settings_of  # noqa: E402
+from dcpt_sdk.serve.settings import ServeSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +48,16 @@ def test_bad_options_are_one_line_errors(flags: list[str], message: str, capsys:
     assert main(flags) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_every_limit_is_a_flag_that_reaches_the_settings() -> None:
+    parser = build_parser()
+    assert settings_of(parser.parse_args([])) == ServeSettings()
+    given = parser.parse_args(
+        ["--max-body-bytes", "7", "--max-pixels", "8", "--timeout-s", "1.5", "--queue-size", "2",
+         "--max-batch", "3", "--batch-window-ms", "0"]
+    )  # fmt: skip
+    assert settings_of(given) == ServeSettings(7, 8, 1.5, 2, 3, 0.0)
 
 
 def test_a_taken_port_is_refused_before_the_model_loads(capsys: Any) -> None:
