@@ -59,6 +59,7 @@ from dcpt_sdk.pixels import (
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "READ_FORMATS",
     "ImageInfo",
     "LoadedImage",
     "decode_image",
@@ -93,8 +94,9 @@ _FORMAT_OF_SUFFIX = {
     ".webp": "WEBP",
     ".bmp": "BMP",
 }
-# Pillow's JPEG opener also returns multi-picture JPEGs from phones (format "MPO").
-_READ_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+#: The Pillow formats read_image/decode_image open (dcpt-serve checks request headers by them).
+#: Pillow's JPEG opener also returns multi-picture JPEGs from phones (format "MPO").
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
 _SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})  # Pillow reads its own RGBA BMPs back as RGB
 _ICC_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP"})
@@ -199,7 +201,7 @@ def _reason(exc: Exception) -> str:
 def _decode(data: bytes) -> LoadedImage:
     """Decode everything inside one try (the caller's), so truncation surfaces as an error here."""
     _check_png_crcs(data)
-    with Image.open(io.BytesIO(data), formats=_READ_FORMATS) as image:
+    with Image.open(io.BytesIO(data), formats=READ_FORMATS) as image:
         icc = image.info.get("icc_profile")
         exif = Image.Exif()
         if _png16.needs_png16(data):

@@ -36,7 +36,6 @@ CONTENT_TYPES: dict[str, str] = {
 }
 OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp", "tiff")
 _ACCEPTED = "PNG, JPEG, TIFF, WebP or BMP"
-_CONTAINERS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")  # imaging's read formats
 
 
 def parse_format(value: str | None) -> str | None:
@@ -80,7 +79,7 @@ def decode_body(data: bytes, max_pixels: int) -> imaging.LoadedImage:
 def _declared_size(data: bytes) -> tuple[int, int]:
     """(width, height) from the header alone; 415 for bytes that are no accepted container."""
     try:
-        with Image.open(io.BytesIO(data), formats=_CONTAINERS) as image:
+        with Image.open(io.BytesIO(data), formats=imaging.READ_FORMATS) as image:
             return image.size
     except Image.UnidentifiedImageError:
         raise ServeError(
