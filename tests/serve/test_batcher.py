@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 
-from dcpt_sdk.serve.batcher import Batcher, QueueFullError, ShuttingDownError
+from dcpt_sdk.serve.batcher import Batcher, Process, QueueFullError, ShuttingDownError
 
 WAIT_S = 30.0  # generous bounds on waits that end at once unless something is broken
 
@@ -43,34 +44,55 @@ async def _wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-
     pytest.fail(f"timed out waiting until {what}")
 
 
-def _held(recorder: Recorder, **options: object) -> Batcher[int, int]:
-    batcher: Batcher[int, int] = Batcher(recorder, **options)  # type: ignore[arg-type]
-    batcher.start()
-    return batcher
+Scenario = Callable[[Recorder, Batcher[int, int], "asyncio.Future[int]"], Awaitable[None]]
+
+
+def _run_held(
+    scenario: Scenario,
+    *,
+    first: int,
+    process: Callable[[Recorder], Process[int, int]] | None = None,
+    **options: Any,
+) -> None:
+    """Run ``scenario(recorder, batcher, first_result)`` in a fresh event loop once the worker
+    has taken job ``first`` and waits at the recorder's gate, so every job the scenario submits
+    queues up until it opens the gate. The gate opens and the batcher stops when it ends.
+
+    process: builds the batcher's process function around the recorder (default: the recorder).
+    """
+
+    async def main() -> None:
+        recorder = Recorder(hold_first=True)
+        batcher: Batcher[int, int] = Batcher(process(recorder) if process else recorder, **options)
+        batcher.start()
+        first_result = asyncio.ensure_future(batcher.submit(first))
+        try:
+            await asyncio.to_thread(recorder.entered.wait, WAIT_S)
+            await scenario(recorder, batcher, first_result)
+        finally:
+            recorder.gate.set()
+            batcher.stop(WAIT_S)
+
+    asyncio.run(main())
 
 
 def test_jobs_queued_while_the_worker_runs_go_in_batches_of_max_batch() -> None:
-    async def scenario() -> None:
-        recorder = Recorder(hold_first=True)
-        batcher = _held(recorder, queue_size=10, max_batch=3)
-        first = asyncio.ensure_future(batcher.submit(1))
-        await asyncio.to_thread(recorder.entered.wait, WAIT_S)
+    async def scenario(
+        recorder: Recorder, batcher: Batcher[int, int], first: asyncio.Future[int]
+    ) -> None:
         rest = [asyncio.ensure_future(batcher.submit(n)) for n in range(2, 7)]
         await _wait_until(lambda: batcher.depth == 5, "five jobs wait")
         recorder.gate.set()
         assert await asyncio.gather(first, *rest) == [1, 4, 9, 16, 25, 36]
         assert recorder.batches == [[1], [2, 3, 4], [5, 6]]
-        batcher.stop(WAIT_S)
 
-    asyncio.run(scenario())
+    _run_held(scenario, first=1, queue_size=10, max_batch=3)
 
 
 def test_a_full_queue_refuses_at_once_and_a_failing_job_fails_alone() -> None:
-    async def scenario() -> None:
-        recorder = Recorder(hold_first=True)
-        batcher = _held(recorder, queue_size=2, max_batch=4)
-        first = asyncio.ensure_future(batcher.submit(3))
-        await asyncio.to_thread(recorder.entered.wait, WAIT_S)
+    async def scenario(
+        recorder: Recorder, batcher: Batcher[int, int], first: asyncio.Future[int]
+    ) -> None:
         queued = [asyncio.ensure_future(batcher.submit(n)) for n in (-1, 5)]
         await _wait_until(lambda: batcher.depth == 2, "two jobs wait")
         with pytest.raises(QueueFullError, match="2 requests are waiting already"):
@@ -81,17 +103,14 @@ def test_a_full_queue_refuses_at_once_and_a_failing_job_fails_alone() -> None:
             await queued[0]
         assert await queued[1] == 25  # same batch as the failing job
         assert recorder.batches == [[3], [-1, 5]]
-        batcher.stop(WAIT_S)
 
-    asyncio.run(scenario())
+    _run_held(scenario, first=3, queue_size=2, max_batch=4)
 
 
 def test_a_job_whose_caller_gave_up_is_dropped_unrun() -> None:
-    async def scenario() -> None:
-        recorder = Recorder(hold_first=True)
-        batcher = _held(recorder, queue_size=4, max_batch=4)
-        first = asyncio.ensure_future(batcher.submit(2))
-        await asyncio.to_thread(recorder.entered.wait, WAIT_S)
+    async def scenario(
+        recorder: Recorder, batcher: Batcher[int, int], first: asyncio.Future[int]
+    ) -> None:
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(batcher.submit(4), timeout=0.05)  # a request timing out
         kept = asyncio.ensure_future(batcher.submit(6))
@@ -99,28 +118,22 @@ def test_a_job_whose_caller_gave_up_is_dropped_unrun() -> None:
         recorder.gate.set()
         assert await first == 4 and await kept == 36
         assert recorder.batches == [[2], [6]]
-        batcher.stop(WAIT_S)
 
-    asyncio.run(scenario())
+    _run_held(scenario, first=2, queue_size=4, max_batch=4)
 
 
 def test_a_bug_in_process_fails_every_job_of_its_batch() -> None:
-    def broken(jobs: list[int]) -> list[int]:
-        return [1]  # one result for several jobs
+    sizes: list[int] = []
 
-    async def scenario() -> None:
-        recorder = Recorder(hold_first=True)
-        sizes: list[int] = []
-
+    def broken_after_the_first(recorder: Recorder) -> Process[int, int]:
         def process(jobs: list[int]) -> Sequence[int | BaseException]:
-            return recorder(jobs) if jobs == [0] else broken(jobs)
+            return recorder(jobs) if jobs == [0] else [1]  # one result for several jobs
 
-        batcher: Batcher[int, int] = Batcher(
-            process, queue_size=4, max_batch=4, on_batch=sizes.append
-        )
-        batcher.start()
-        first = asyncio.ensure_future(batcher.submit(0))
-        await asyncio.to_thread(recorder.entered.wait, WAIT_S)
+        return process
+
+    async def scenario(
+        recorder: Recorder, batcher: Batcher[int, int], first: asyncio.Future[int]
+    ) -> None:
         pair = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]
         await _wait_until(lambda: batcher.depth == 2, "two jobs wait")
         recorder.gate.set()
@@ -128,18 +141,23 @@ def test_a_bug_in_process_fails_every_job_of_its_batch() -> None:
         for job in pair:
             with pytest.raises(RuntimeError, match="process returned 1 results for 2 jobs"):
                 await job
-        assert sizes == [1, 2]
-        batcher.stop(WAIT_S)
 
-    asyncio.run(scenario())
+    _run_held(
+        scenario,
+        first=0,
+        process=broken_after_the_first,
+        queue_size=4,
+        max_batch=4,
+        on_batch=sizes.append,
+    )
+    assert sizes == [1, 2]
 
 
 def test_stop_finishes_the_queued_jobs_then_refuses_new_ones() -> None:
-    async def scenario() -> None:
-        recorder = Recorder(hold_first=True)
-        batcher = _held(recorder, queue_size=4, max_batch=1)
-        jobs = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2, 3)]
-        await asyncio.to_thread(recorder.entered.wait, WAIT_S)
+    async def scenario(
+        recorder: Recorder, batcher: Batcher[int, int], first: asyncio.Future[int]
+    ) -> None:
+        jobs = [first, *(asyncio.ensure_future(batcher.submit(n)) for n in (2, 3))]
         stopper = asyncio.ensure_future(asyncio.to_thread(batcher.stop, WAIT_S))
         await _wait_until(lambda: batcher.depth == 3, "the stop sentinel queued behind two jobs")
         with pytest.raises(ShuttingDownError):
@@ -149,7 +167,7 @@ def test_stop_finishes_the_queued_jobs_then_refuses_new_ones() -> None:
         await stopper
         assert recorder.batches == [[1], [2], [3]]
 
-    asyncio.run(scenario())
+    _run_held(scenario, first=1, queue_size=4, max_batch=1)
 
 
 def test_submit_before_start_is_refused() -> None:
