@@ -33,6 +33,12 @@ def _folder(tmp_path: Path) -> Path:
     return folder
 
 
+def _image_at(path: Path, size: tuple[int, int] = (16, 16)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((*size, 3), 90, np.uint8)).save(path)
+    return path
+
+
 def test_folder_with_bad_files(
     tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -52,8 +58,7 @@ def test_folder_with_bad_files(
 def test_existing_outputs_are_skipped_unless_overwrite(
     tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = tmp_path / "x.png"
-    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(image)
+    image = _image_at(tmp_path / "x.png")
     out = tmp_path / "out"
     args = [str(image), "-o", str(out), "--model", str(checkpoint)]
     assert main(args) == 0
@@ -66,8 +71,7 @@ def test_existing_outputs_are_skipped_unless_overwrite(
 def test_classify_prints_and_writes(
     tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = tmp_path / "x.png"
-    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(image)
+    image = _image_at(tmp_path / "x.png")
     out = tmp_path / "out"
     assert main([str(image), "-o", str(out), "--model", str(checkpoint), "--classify"]) == 0
     printed = capsys.readouterr().out
@@ -93,12 +97,6 @@ def test_user_errors_are_one_line(
         == 1
     )
     assert "--tile must be" in capsys.readouterr().err
-
-
-def _image_at(path: Path, size: tuple[int, int] = (16, 16)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((*size, 3), 90, np.uint8)).save(path)
-    return path
 
 
 def test_one_image_to_one_file(tmp_path: Path, checkpoint: Path) -> None:
@@ -226,9 +224,8 @@ def test_a_failed_write_is_reported_and_the_run_goes_on(
     from dcpt_sdk.errors import InvalidImageError
 
     folder = tmp_path / "in"
-    folder.mkdir()
     for name in ("a.png", "b.png", "c.png"):
-        Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(folder / name)
+        _image_at(folder / name)
     real_write = imaging.write_image
 
     def refuse_b(path, *args, **kwargs):  # type: ignore[no-untyped-def]
