@@ -11,6 +11,7 @@ import contextlib
 import io
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,23 @@ def ray_run(ray_instance: None, folder: Path, checkpoint: Path, root: Path) -> d
     return {"out": out, "status": status, "err": err}
 
 
+@dataclass(frozen=True)
+class Started:
+    """What a test that runs Ray itself starts from: the inputs, the model and the local
+    command's outputs to compare with (the ``ray_instance`` fixture has started Ray)."""
+
+    folder: Path
+    checkpoint: Path
+    local: Path
+
+
+@pytest.fixture
+def started(
+    ray_instance: None, folder: Path, checkpoint: Path, local_run: tuple[Path, str]
+) -> Started:
+    return Started(folder, checkpoint, local_run[0])
+
+
 def _files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
@@ -143,45 +161,34 @@ def test_a_bad_file_is_reported_not_fatal(ray_run: dict[str, Any]) -> None:
 
 
 def test_a_rerun_skips_done_outputs(
-    ray_instance: None,
-    folder: Path,
-    checkpoint: Path,
-    local_run: tuple[Path, str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    started: Started, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    local, _ = local_run
     out = tmp_path / "out"
-    shutil.copytree(local, out)
+    shutil.copytree(started.local, out)
     (out / "a.png").unlink()
     (out / "sub/t16.tif").unlink()
     # a done output that differs from what a restore would write: a rerun must leave it alone
     marker = np.full((4, 4, 3), 7, np.uint8)
     write_image(out / "b16.png", marker)
     status, _, err = _restore(
-        capsys, folder, "-o", out, "--model", checkpoint, "--backend", "torch", "--engine", "ray"
-    )
+        capsys, started.folder, "-o", out, "--model", started.checkpoint, "--backend", "torch",
+        "--engine", "ray",
+    )  # fmt: skip
     assert status == 1  # bad.png has no output, so it is tried (and fails) again
     assert "restored 2, skipped 5" in err and "failed 1" in err
     np.testing.assert_array_equal(read_image(out / "b16.png").pixels, marker)
     for name in ("a.png", "sub/t16.tif"):
-        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+        assert (out / name).read_bytes() == (started.local / name).read_bytes(), name
 
 
 def test_python_entry_reads_a_uri_with_threads_per_actor(
-    ray_instance: None,
-    folder: Path,
-    checkpoint: Path,
-    local_run: tuple[Path, str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    started: Started, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from dcpt_sdk.ray_restore import restore_folder
 
-    local, _ = local_run
-    uri = (folder / "sub").as_uri()  # file:///...: read through pyarrow, as s3:// would be
+    uri = (started.folder / "sub").as_uri()  # file:///...: read through pyarrow, as s3:// would be
     summary = restore_folder(
-        [uri], tmp_path, model=checkpoint, backend="torch", concurrency=1, num_cpus=2
+        [uri], tmp_path, model=started.checkpoint, backend="torch", concurrency=1, num_cpus=2
     )
     # the actor's CPUs are its torch threads (Ray sets OMP_NUM_THREADS from num_cpus)
     assert "2 torch threads" in capsys.readouterr().err
@@ -189,7 +196,7 @@ def test_python_entry_reads_a_uri_with_threads_per_actor(
     assert sorted(map(str, summary.restored)) == [f"{uri}/{name}" for name in names]
     assert summary.failed == [] and summary.skipped == []
     for name in names:
-        assert (tmp_path / name).read_bytes() == (local / "sub" / name).read_bytes(), name
+        assert (tmp_path / name).read_bytes() == (started.local / "sub" / name).read_bytes(), name
 
 
 @pytest.mark.parametrize(
