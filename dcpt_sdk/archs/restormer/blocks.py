@@ -64,7 +64,17 @@ class _ChannelNormBody(nn.Module):
         return (x - mean) * torch.rsqrt(var + self.eps) * weight + self.bias[:, None, None]
 
 
-class LayerNorm(nn.Module):
+class _Body(nn.Module):
+    """A module that is its child ``body``: the wrapper exists only so the state-dict keys are
+    the reference's (``norm1.body.weight``, ``down1_2.body.0.weight``, ``<level>.body.<i>``)."""
+
+    body: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class LayerNorm(_Body):
     """Channel LayerNorm; the ``body`` child gives the reference names (``norm1.body.weight``)."""
 
     def __init__(
@@ -72,9 +82,6 @@ class LayerNorm(nn.Module):
     ) -> None:
         super().__init__()
         self.body = _ChannelNormBody(channels, with_bias=layernorm_type == "WithBias", eps=eps)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 class ChannelAttention(nn.Module):
@@ -153,18 +160,15 @@ class TransformerBlock(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 
-class WrappedLevel(nn.Module):
+class WrappedLevel(_Body):
     """A level stored as ``<level>.body.<i>`` (the DCPT checkpoints' naming)."""
 
     def __init__(self, blocks: Sequence[nn.Module]) -> None:
         super().__init__()
         self.body = nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
-
-class Downsample(nn.Module):
+class Downsample(_Body):
     """Halve H and W, double channels: 3x3 conv to C/2, then pixel-unshuffle (x4 channels)."""
 
     def __init__(self, channels: int) -> None:
@@ -174,11 +178,8 @@ class Downsample(nn.Module):
             nn.PixelUnshuffle(2),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
-
-class Upsample(nn.Module):
+class Upsample(_Body):
     """Double H and W, halve channels: 3x3 conv to 2C, then pixel-shuffle (/4 channels)."""
 
     def __init__(self, channels: int) -> None:
@@ -187,9 +188,6 @@ class Upsample(nn.Module):
             nn.Conv2d(channels, channels * 2, kernel_size=3, padding=1, bias=False),
             nn.PixelShuffle(2),
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 class OverlapPatchEmbed(nn.Module):
