@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from dcpt_sdk import archs, formats
-from dcpt_sdk.archs._detect import has_all, only_keys_under
-from dcpt_sdk.archs.base import Architecture, RestorationNetwork, StateDict
+from dcpt_sdk.archs._detect import owns_keys
+from dcpt_sdk.archs.base import Architecture, FixedMultiple, RestorationNetwork, StateDict
 from dcpt_sdk.artifact import ArtifactInfo, read_artifact, write_artifact_info
 from dcpt_sdk.errors import InvalidImageError, ModelLoadError
 from dcpt_sdk.formats import Format, resolve
@@ -60,9 +60,7 @@ _TOY_KEYS = ("lift", "mix")
 
 def detect_toy(state_dict: StateDict) -> dict[str, Any] | None:
     """ToyNet's hyper-parameters from its tensor shapes; None for any other state dict."""
-    if not has_all(state_dict, "lift.weight", "mix.weight"):
-        return None
-    if not only_keys_under(state_dict, _TOY_KEYS):
+    if not owns_keys(state_dict, ("lift.weight", "mix.weight"), _TOY_KEYS):
         return None
     lift = state_dict["lift.weight"]
     return {"img_channel": int(lift.shape[1]), "width": int(lift.shape[0])}
@@ -78,7 +76,7 @@ TOY_ARCH = Architecture(
     defaults={"img_channel": 3, "width": 4},
     tiny={"img_channel": 3, "width": 2},
     detect=detect_toy,
-    pad_multiple=lambda hparams: 1,
+    pad_multiple=FixedMultiple(1),
     key_roots=_TOY_KEYS,
     channels_param="img_channel",
     width_param="width",

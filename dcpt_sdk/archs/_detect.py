@@ -31,6 +31,17 @@ def only_keys_under(
     )
 
 
+def owns_keys(
+    state_dict: StateDict,
+    required: tuple[str, ...],
+    roots: tuple[str, ...],
+    ignored_prefixes: tuple[str, ...] = (),
+) -> bool:
+    """The test every detector starts with: all of the architecture's ``required`` keys are
+    there and no key lies outside its own ``roots`` (see :func:`only_keys_under`)."""
+    return has_all(state_dict, *required) and only_keys_under(state_dict, roots, ignored_prefixes)
+
+
 def count_indexed(state_dict: StateDict, prefix: str) -> int:
     """Number of consecutive children ``prefix{i}.`` starting at 0 (e.g. "encoders.0.")."""
     pattern = re.compile(re.escape(prefix) + r"(\d+)\.")

@@ -68,6 +68,17 @@ class RestorationNetwork(nn.Module):
 
 
 @dataclass(frozen=True)
+class FixedMultiple:
+    """``Architecture.pad_multiple`` of a network whose multiple does not depend on its
+    hyper-parameters (a class, not a closure, so registry entries stay picklable)."""
+
+    multiple: int
+
+    def __call__(self, hparams: Mapping[str, Any]) -> int:
+        return self.multiple
+
+
+@dataclass(frozen=True)
 class Architecture:
     """A registry entry: how to build and recognise one architecture.
 
@@ -82,8 +93,9 @@ class Architecture:
         tiny: hyper-parameters of a tiny variant for fast tests.
         detect: reads hyper-parameters from a (normalised) state dict, or returns None when the
             keys do not belong to this architecture. Must check must-have keys, and refuse any
-            key outside ``key_roots`` (archs._detect.only_keys_under).
-        pad_multiple: H and W must be multiples of this (depends on the hyper-parameters).
+            key outside ``key_roots`` (archs._detect.owns_keys does both).
+        pad_multiple: H and W must be multiples of this (depends on the hyper-parameters;
+            ``FixedMultiple(n)`` where it does not).
         ignored_key_prefixes: checkpoint keys accepted and dropped on load (official weights
             that the forward pass never uses, e.g. PromptIR's "chnl_reduce").
         license: licence of the architecture's reference code.

@@ -7,11 +7,10 @@ forward_features output and return logits; pad_multiple is 1 because they never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from dcpt_sdk.archs._detect import count_indexed, has_all, only_keys_under
-from dcpt_sdk.archs.base import Architecture, StateDict
+from dcpt_sdk.archs._detect import count_indexed, owns_keys
+from dcpt_sdk.archs.base import Architecture, FixedMultiple, StateDict
 from dcpt_sdk.archs.classifier.network import DegradationClassifier, LightDegradationClassifier
 
 __all__ = [
@@ -27,14 +26,13 @@ __all__ = [
 # head's, a restorer carrying its head under "classifier.") is not that head.
 _KEY_ROOTS = ("mixing_weights", "bottleneck_layers", "downsample_layers", "last_stage", "fc")
 _LIGHT_KEY_ROOTS = ("level_proj", "head_hidden", "head_norm", "head_out")
+_REQUIRED = ("mixing_weights", "bottleneck_layers.0.0.conv1.weight", "fc.weight")
+_LIGHT_REQUIRED = ("level_proj.0.weight", "head_hidden.weight", "head_out.weight")
 
 
 def detect(state_dict: StateDict) -> dict[str, Any] | None:
     """Reference-head hyper-parameters from key indices and shapes, or None if not this head."""
-    required = ("mixing_weights", "bottleneck_layers.0.0.conv1.weight", "fc.weight")
-    if not has_all(state_dict, *required):
-        return None
-    if not only_keys_under(state_dict, _KEY_ROOTS):
+    if not owns_keys(state_dict, _REQUIRED, _KEY_ROOTS):
         return None
     levels = count_indexed(state_dict, "bottleneck_layers.")
     if tuple(state_dict["mixing_weights"].shape) != (levels,):
@@ -50,10 +48,7 @@ def detect(state_dict: StateDict) -> dict[str, Any] | None:
 
 def detect_light(state_dict: StateDict) -> dict[str, Any] | None:
     """Light-head hyper-parameters from key indices and shapes, or None if not this head."""
-    required = ("level_proj.0.weight", "head_hidden.weight", "head_out.weight")
-    if not has_all(state_dict, *required):
-        return None
-    if not only_keys_under(state_dict, _LIGHT_KEY_ROOTS):
+    if not owns_keys(state_dict, _LIGHT_REQUIRED, _LIGHT_KEY_ROOTS):
         return None
     levels = count_indexed(state_dict, "level_proj.")
     projections = [state_dict[f"level_proj.{i}.weight"] for i in range(levels)]
@@ -65,10 +60,6 @@ def detect_light(state_dict: StateDict) -> dict[str, Any] | None:
     }
 
 
-def _no_padding(hparams: Mapping[str, Any]) -> int:
-    return 1
-
-
 ARCH = Architecture(
     name="dcpt-classifier",
     kind="classifier",
@@ -76,7 +67,7 @@ ARCH = Architecture(
     defaults={"feature_dims": [64, 128, 256, 512], "num_classes": 5, "num_res_blocks": 2},
     tiny={"feature_dims": [8, 16], "num_classes": 5, "num_res_blocks": 1},
     detect=detect,
-    pad_multiple=_no_padding,
+    pad_multiple=FixedMultiple(1),
     key_roots=_KEY_ROOTS,
     # The reference repository (MILab-PKU/dcpt) ships no licence file.
     license="unknown",
@@ -94,7 +85,7 @@ LIGHT_ARCH = Architecture(
     },
     tiny={"feature_dims": [8, 16], "num_classes": 5, "proj_dim": 8, "hidden_dim": 16},
     detect=detect_light,
-    pad_multiple=_no_padding,
+    pad_multiple=FixedMultiple(1),
     key_roots=_LIGHT_KEY_ROOTS,
     license="Apache-2.0",
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dcpt_sdk.archs._detect import count_indexed, has_all, only_keys_under
+from dcpt_sdk.archs._detect import count_indexed, owns_keys
 from dcpt_sdk.archs.base import CLASSIFIER_ROOT, Architecture, StateDict
 from dcpt_sdk.archs.nafnet.network import PAPER_DEC_BLK_NUMS, PAPER_ENC_BLK_NUMS, NAFNet
 
@@ -37,7 +37,7 @@ def _has_nafblock(state_dict: StateDict) -> bool:
 
 def detect(state_dict: StateDict) -> dict[str, Any] | None:
     """NAFNet hyper-parameters read from key indices and tensor shapes, or None if not NAFNet."""
-    if not has_all(state_dict, *_REQUIRED) or not only_keys_under(state_dict, _KEY_ROOTS):
+    if not owns_keys(state_dict, _REQUIRED, _KEY_ROOTS):
         return None
     if not _has_nafblock(state_dict):
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcpt_sdk.archs._detect import has_all, has_any_prefix, only_keys_under
+from dcpt_sdk.archs._detect import has_any_prefix, owns_keys
 from dcpt_sdk.archs.base import Architecture, StateDict
 from dcpt_sdk.archs.promptir.network import PromptIR
 from dcpt_sdk.archs.restormer import ARCH as RESTORMER
@@ -52,9 +52,7 @@ def detect_promptir(state_dict: StateDict) -> dict[str, Any] | None:
 
     Extra ``chnl_reduce*`` / ``reduce_noise_channel_*`` keys of official checkpoints are allowed.
     """
-    if not has_all(state_dict, *_REQUIRED) or not only_keys_under(
-        state_dict, _KEY_ROOTS, _UNUSED_OFFICIAL
-    ):
+    if not owns_keys(state_dict, _REQUIRED, _KEY_ROOTS, _UNUSED_OFFICIAL):
         return None
     if has_any_prefix(state_dict, dcpt_level("encoder_level1")):
         return None

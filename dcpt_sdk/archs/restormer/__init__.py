@@ -7,10 +7,9 @@ LayerNorm default and the attention-map activation, so a checkpoint fits exactly
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
-from dcpt_sdk.archs.base import Architecture
+from dcpt_sdk.archs.base import Architecture, FixedMultiple
 from dcpt_sdk.archs.restormer.detect import KEY_ROOTS, detect_dcpt_restormer, detect_restormer
 from dcpt_sdk.archs.restormer.network import DcptRestormer, Restormer, RestormerOrigin
 
@@ -42,11 +41,6 @@ _TINY: dict[str, Any] = {
 }
 
 
-def _pad_multiple(hparams: Mapping[str, Any]) -> int:
-    """Three 2x downsamplings: H and W must be multiples of 8 at any size."""
-    return 8
-
-
 ARCH = Architecture(
     name="restormer",
     kind="restorer",
@@ -54,7 +48,7 @@ ARCH = Architecture(
     defaults=_PAPER,
     tiny=_TINY,
     detect=detect_restormer,
-    pad_multiple=_pad_multiple,
+    pad_multiple=FixedMultiple(Restormer.pad_multiple),  # three 2x downsamplings: 8
     license=_LICENSE,
     key_roots=KEY_ROOTS,
     channels_param="inp_channels",
