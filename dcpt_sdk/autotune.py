@@ -24,7 +24,7 @@ import os
 import secrets
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,14 @@ from dcpt_sdk.metrics import psnr
 from dcpt_sdk.runtimes.base import Runtime
 from dcpt_sdk.user_cache import cache_dir, device_fingerprint, digest, tool_versions
 
-__all__ = ["DEFAULT_MIN_PSNR_DB", "AutoChoice", "Candidate", "Measurement", "choose"]
+__all__ = [
+    "DEFAULT_MIN_PSNR_DB",
+    "AutoChoice",
+    "Candidate",
+    "Measurement",
+    "choose",
+    "no_candidate_error",
+]
 
 DEFAULT_MIN_PSNR_DB = 45.0
 PROBE_SIDE = 512
@@ -121,6 +128,15 @@ class AutoChoice:
         return text
 
 
+def no_candidate_error(
+    problem: str, available: Iterable[str], fix: str = ""
+) -> UnsupportedOptionError:
+    """The error for a backend choice that leaves nothing to run, worded alike wherever the
+    choice is made: what was asked, what there is here, and the fix when there is one."""
+    message = f"{problem}; available here: {', '.join(available)}"
+    return UnsupportedOptionError(f"{message}; {fix}" if fix else message)
+
+
 def choose(
     candidates: Sequence[Candidate],
     device: str,
@@ -140,10 +156,10 @@ def choose(
     ]
     pool = [c for c in candidates if c.psnr_db is None or c.psnr_db >= min_psnr_db]
     if not pool:
-        have = ", ".join(f"{c.label} {q:.1f} dB" for c, q in known)
-        raise UnsupportedOptionError(
-            f"no candidate meets the quality floor of {min_psnr_db:g} dB PSNR against torch fp32 "
-            f"(have: {have}); lower it, e.g. Restorer(..., min_psnr_db=35), or name the backend"
+        raise no_candidate_error(
+            f"no candidate meets the quality floor of {min_psnr_db:g} dB PSNR against torch fp32",
+            (f"{c.label} {q:.1f} dB" for c, q in known),
+            "lower it, e.g. Restorer(..., min_psnr_db=35), or name the backend",
         )
     if len(pool) == 1:
         only = _skipped(pool[0], "")

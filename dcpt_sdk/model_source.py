@@ -16,7 +16,13 @@ from torch import nn
 from dcpt_sdk import zoo
 from dcpt_sdk.artifact import ARTIFACT_FILE, ArtifactInfo, is_artifact_dir, read_artifact
 from dcpt_sdk.autoexport import cached_exports, cpu_has_native_bf16
-from dcpt_sdk.autotune import DEFAULT_MIN_PSNR_DB, AutoChoice, Candidate, choose
+from dcpt_sdk.autotune import (
+    DEFAULT_MIN_PSNR_DB,
+    AutoChoice,
+    Candidate,
+    choose,
+    no_candidate_error,
+)
 from dcpt_sdk.checkpoint import CHECKPOINT_SUFFIXES, load_model
 from dcpt_sdk.errors import MissingDependencyError, ModelLoadError, UnsupportedOptionError
 from dcpt_sdk.formats import Precision, format_of_backend, get_format
@@ -153,10 +159,9 @@ def _open_directory(
         and (precision is None or info.precision == precision)
     ]
     if not usable:
-        have = ", ".join(f"{info.format}/{info.precision}" for _, info in candidates)
-        raise UnsupportedOptionError(
-            f"no exported artifact matches backend={backend!r} precision={precision!r}; "
-            f"available here: {have}"
+        raise no_candidate_error(
+            f"no exported artifact matches backend={backend!r} precision={precision!r}",
+            (f"{info.format}/{info.precision}" for _, info in candidates),
         )
     if len(usable) == 1:
         # load_artifact names the missing package if it cannot run here
