@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import math
 import os
 import statistics
@@ -189,6 +190,49 @@ def _skip_rows(label: str, sizes: list[int], reason: str) -> list[Row]:
     return [{"path": label, "size": size, "note": f"skipped: {reason}"} for size in sizes]
 
 
+def _artifact_rows(
+    network: torch.nn.Module,
+    runtime: Any,
+    sizes: list[int],
+    repeats: int,
+    path: str,
+    note: str,
+    *,
+    engine_only: bool,
+) -> list[Row]:
+    """An exported artifact's rows, one per size: parity of ``runtime.infer`` against the fp32
+    eager network, and its median time; closes the runtime.
+
+    engine_only: time the engine on a CUDA tensor (TensorRT's own speed, no host copies) rather
+    than ``runtime.infer`` from host memory.
+    """
+    rows: list[Row] = []
+    try:
+        for size in sizes:
+            x = natural_input(size, network.spec.pad_multiple)
+            with torch.inference_mode():
+                reference = network.cpu()(x)
+            psnr, max_abs = parity(runtime.infer(x), reference)
+            if engine_only:
+                engine = functools.partial(runtime._model, x.cuda())
+                ms = time_ms(engine, torch.device("cuda"), repeats)
+            else:
+                ms = time_ms(functools.partial(runtime.infer, x), torch.device("cpu"), repeats)
+            rows.append(
+                {
+                    "path": path,
+                    "size": size,
+                    "psnr": psnr,
+                    "max_abs": max_abs,
+                    "ms": ms,
+                    "note": note,
+                }
+            )
+    finally:
+        runtime.close()
+    return rows
+
+
 def tensorrt_rows(
     network: torch.nn.Module, sizes: list[int], args: Any, workdir: Path
 ) -> list[Row]:
@@ -210,24 +254,8 @@ def tensorrt_rows(
         )
         build_s = time.perf_counter() - started
         runtime = load_artifact(target, info, "cuda")
-        for size in sizes:
-            x = natural_input(size, network.spec.pad_multiple)
-            with torch.inference_mode():
-                reference = network.cpu()(x)
-            psnr, max_abs = parity(runtime.infer(x), reference)
-            gpu_x = x.cuda()
-            ms = time_ms(lambda r=runtime, g=gpu_x: r._model(g), torch.device("cuda"), args.repeats)
-            rows.append(
-                {
-                    "path": f"TensorRT {precision} (strongly typed)",
-                    "size": size,
-                    "psnr": psnr,
-                    "max_abs": max_abs,
-                    "ms": ms,
-                    "note": f"export+verify {build_s:.0f} s",
-                }
-            )
-        runtime.close()
+        label, note = f"TensorRT {precision} (strongly typed)", f"export+verify {build_s:.0f} s"
+        rows += _artifact_rows(network, runtime, sizes, args.repeats, label, note, engine_only=True)
     return rows
 
 
@@ -248,23 +276,10 @@ def ort_cuda_rows(
         target = workdir / f"onnx-{precision}"
         info = export(network.cpu(), "onnx", precision, target)
         runtime = load_artifact(target, info, "cuda")
-        for size in sizes:
-            x = natural_input(size, network.spec.pad_multiple)
-            with torch.inference_mode():
-                reference = network.cpu()(x)
-            psnr, max_abs = parity(runtime.infer(x), reference)
-            ms = time_ms(lambda r=runtime, v=x: r.infer(v), torch.device("cpu"), args.repeats)
-            rows.append(
-                {
-                    "path": f"ONNX Runtime CUDA {precision}",
-                    "size": size,
-                    "psnr": psnr,
-                    "max_abs": max_abs,
-                    "ms": ms,
-                    "note": "includes host<->device copies",
-                }
-            )
-        runtime.close()
+        label, note = f"ONNX Runtime CUDA {precision}", "includes host<->device copies"
+        rows += _artifact_rows(
+            network, runtime, sizes, args.repeats, label, note, engine_only=False
+        )
     return rows
 
 
