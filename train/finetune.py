@@ -27,16 +27,11 @@ from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.checkpoint import describe_mismatch, load_model, save_model
 from dcpt_sdk.errors import ModelLoadError
 from dcpt_sdk.spec import ModelSpec, spec_of
-from dcpt_sdk.train.command_line import config_from_args, parse_args, run_main
+from dcpt_sdk.train.command_line import run_main
 from dcpt_sdk.train.config import Config, ConfigError, config_to_dict
 from dcpt_sdk.train.ema import ModelEMA
-from dcpt_sdk.train.factory import (
-    build_restorer,
-    build_train_set,
-    build_val_set,
-    task_of,
-)
-from dcpt_sdk.train.loop import TrainingRun, build_loader, cosine_schedule, make_accelerator
+from dcpt_sdk.train.factory import build_restorer, task_of
+from dcpt_sdk.train.loop import TrainingRun, build_loaders, cosine_schedule, start_run
 from dcpt_sdk.train.losses import RESTORATION_LOSSES, focal_loss
 from dcpt_sdk.train.validation import validate_classifier, validate_restorer
 
@@ -123,12 +118,7 @@ def model_writer(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__ or "", argv, finetune=True)
-    cfg = config_from_args(args)
-    accelerator = make_accelerator(cfg)
-    from accelerate.utils import set_seed
-
-    set_seed(cfg.training.seed)
+    args, cfg, accelerator = start_run(__doc__ or "", argv, finetune=True)
     task = task_of(cfg)
     restorer = build_restorer(cfg)
     classifier, init_spec = None, None
@@ -154,18 +144,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas)
     scheduler = cosine_schedule(optimizer, cfg.schedule, cfg.training.max_steps)
-    train_loader = build_loader(build_train_set(cfg), cfg, train=True)
-    val_set = build_val_set(cfg)
-    val_batch = cfg.training.batch_size if cfg.data.val_crop else 1
+    train_loader, val_loader = build_loaders(cfg)
 
     model, optimizer, scheduler, train_loader = accelerator.prepare(
         FinetuneStep(restorer, trained_head), optimizer, scheduler, train_loader
     )
-    val_loader = None
-    if val_set is not None:
-        val_loader = accelerator.prepare(
-            build_loader(val_set, cfg, train=False, batch_size=val_batch)
-        )
+    if val_loader is not None:
+        val_loader = accelerator.prepare(val_loader)
 
     run = TrainingRun(accelerator, cfg, "finetune")
     # EMA after prepare, so its copy lives on the training device.

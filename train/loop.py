@@ -12,6 +12,7 @@ flags or its defaults, so the same code runs on a 2-core CPU, one GPU or several
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import json
@@ -19,7 +20,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,30 @@ __all__ = [
     "RunCounters",
     "TrainingRun",
     "build_loader",
+    "build_loaders",
     "cosine_schedule",
     "make_accelerator",
+    "start_run",
 ]
 
-from dcpt_sdk.train.command_line import CHECKPOINTS, METRICS_FILE
+from dcpt_sdk.train.command_line import CHECKPOINTS, METRICS_FILE, config_from_args, parse_args
+from dcpt_sdk.train.factory import build_train_set, build_val_set
 
 # --- accelerator, data, schedules ------------------------------------------------------------
+
+
+def start_run(
+    description: str, argv: Sequence[str] | None, *, finetune: bool
+) -> tuple[argparse.Namespace, Config, Any]:
+    """How both scripts begin, in Accelerate's order: the flags and the config they build, the
+    Accelerator, then ``set_seed`` before anything random (weights, data) is built."""
+    args = parse_args(description, argv, finetune=finetune)
+    cfg = config_from_args(args)
+    accelerator = make_accelerator(cfg)
+    from accelerate.utils import set_seed
+
+    set_seed(cfg.training.seed)
+    return args, cfg, accelerator
 
 
 def make_accelerator(cfg: Config) -> Any:
@@ -99,6 +117,18 @@ def build_loader(
         persistent_workers=cfg.data.num_workers > 0,
         pin_memory=torch.cuda.is_available(),
     )
+
+
+def build_loaders(cfg: Config) -> tuple[DataLoader, DataLoader | None]:
+    """The training loader and the validation loader (None when the config has no validation
+    images), neither prepared yet. Validation batches are the training batch size on fixed
+    crops, one image at a time on whole images (their sizes differ)."""
+    train_loader = build_loader(build_train_set(cfg), cfg, train=True)
+    val_set = build_val_set(cfg)
+    if val_set is None:
+        return train_loader, None
+    val_batch = cfg.training.batch_size if cfg.data.val_crop else 1
+    return train_loader, build_loader(val_set, cfg, train=False, batch_size=val_batch)
 
 
 def cosine_schedule(optimizer: Optimizer, schedule: ScheduleConfig, total_steps: int) -> LambdaLR:

@@ -29,16 +29,10 @@ from torch import nn
 from dcpt_sdk.archs.base import RestorationNetwork
 from dcpt_sdk.checkpoint import save_model
 from dcpt_sdk.spec import ClassifierSpec, spec_of
-from dcpt_sdk.train.command_line import config_from_args, parse_args, run_main
+from dcpt_sdk.train.command_line import run_main
 from dcpt_sdk.train.config import Config, config_to_dict
-from dcpt_sdk.train.factory import (
-    build_classifier,
-    build_restorer,
-    build_train_set,
-    build_val_set,
-    task_of,
-)
-from dcpt_sdk.train.loop import TrainingRun, build_loader, cosine_schedule, make_accelerator
+from dcpt_sdk.train.factory import build_classifier, build_restorer, task_of
+from dcpt_sdk.train.loop import TrainingRun, build_loaders, cosine_schedule, start_run
 from dcpt_sdk.train.losses import focal_loss, l1_loss
 from dcpt_sdk.train.validation import validate_classifier
 
@@ -120,12 +114,7 @@ def model_writer(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(__doc__ or "", argv, finetune=False)
-    cfg = config_from_args(args)
-    accelerator = make_accelerator(cfg)
-    from accelerate.utils import set_seed
-
-    set_seed(cfg.training.seed)
+    args, cfg, accelerator = start_run(__doc__ or "", argv, finetune=False)
     task = task_of(cfg)
     restorer = build_restorer(cfg)
     if cfg.training.classifier_branch:
@@ -133,17 +122,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     net = DCPTPretrainer(restorer)
     optimizers = build_optimizers(cfg, restorer)
     schedulers = [cosine_schedule(o, cfg.schedule, cfg.training.max_steps) for o in optimizers]
-    train_loader = build_loader(build_train_set(cfg), cfg, train=True)
-    val_set = build_val_set(cfg)
-    val_batch = cfg.training.batch_size if cfg.data.val_crop else 1
+    train_loader, val_loader = build_loaders(cfg)
+    if restorer.classifier is None:
+        val_loader = None  # validation scores the classifier, which the ablation lacks
 
     net, train_loader, *rest = accelerator.prepare(net, train_loader, *optimizers, *schedulers)
     optimizers, schedulers = rest[: len(optimizers)], rest[len(optimizers) :]
-    val_loader = None
-    if val_set is not None and restorer.classifier is not None:
-        val_loader = accelerator.prepare(
-            build_loader(val_set, cfg, train=False, batch_size=val_batch)
-        )
+    if val_loader is not None:
+        val_loader = accelerator.prepare(val_loader)
 
     run = TrainingRun(accelerator, cfg, "pretrain")
     run.resume(args.resume)
