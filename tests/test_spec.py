@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dcpt_sdk.artifact import ARTIFACT_VERSION, ArtifactInfo
@@ -99,17 +101,25 @@ def test_an_older_artifact_dcpt_json_still_loads() -> None:
     assert info.spec == spec and info.precision == "int8"
 
 
-def test_the_shipped_model_written_with_the_retired_fields_loads() -> None:
-    """The built-in weights predate the change: their metadata still holds both fields."""
+def test_a_checkpoint_written_with_the_retired_fields_loads(tmp_path: Path) -> None:
+    """Weights saved before ``scale``/``verified_precisions`` were retired still load: the
+    built-in model re-saved with both fields in its metadata, as dcpt-sdk wrote them then."""
     import json
 
     from safetensors import safe_open
+    from safetensors.torch import save_file
 
     from dcpt_sdk.checkpoint import load_model
     from dcpt_sdk.zoo import model_path
 
-    path = model_path("default")
-    with safe_open(str(path), "pt") as file:
-        stored = json.loads(file.metadata()["dcpt_spec"])
-    assert stored["scale"] == 1 and "verified_precisions" in stored
-    assert load_model(path).spec.arch == stored["arch"]
+    with safe_open(str(model_path("default")), "pt") as file:
+        metadata = dict(file.metadata())
+        tensors = {key: file.get_tensor(key) for key in file.keys()}
+    stored = json.loads(metadata["dcpt_spec"])
+    stored.update(scale=1, verified_precisions=["fp32"])
+    metadata["dcpt_spec"] = json.dumps(stored)
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata=metadata)
+    loaded = load_model(old)
+    assert loaded.spec.arch == stored["arch"]
+    assert not hasattr(loaded.spec, "verified_precisions")
