@@ -87,9 +87,9 @@ def restore_folder(
         classify: restore and classify each image in one call.
         concurrency: the number of actors (default: the cluster's CPUs / ``num_cpus``, or
             its GPUs / ``num_gpus`` when actors take GPUs).
-        num_cpus: CPUs per actor (default 1), which is also its torch thread count (Ray sets
-            OMP_NUM_THREADS to it). Outputs equal the local command's bit for bit at the same
-            thread count; at another one, large images can differ by one grey level in a few
+        num_cpus: CPUs per actor (default 1), which is also its torch thread count (set in
+            each actor, whatever OMP_NUM_THREADS the environment carries). Outputs equal the
+            local command's bit for bit at the same thread count; at another one, large images can differ by one grey level in a few
             pixels (torch splits its sums differently).
         num_gpus: GPUs per actor (default: 1 when the cluster has GPUs, else 0).
         address: the Ray cluster to join ("auto", "host:port", "ray://host:10001"); default:
@@ -266,7 +266,12 @@ def _map(
         compute=ray_data.ActorPoolStrategy(size=pool.actors),
         num_cpus=pool.cpus,
         num_gpus=pool.gpus or None,
-        fn_constructor_kwargs={"options": options, "targets": targets, "classify": classify},
+        fn_constructor_kwargs={
+            "options": options,
+            "targets": targets,
+            "classify": classify,
+            "threads": max(1, int(pool.cpus)),
+        },
     )
 
 
@@ -306,9 +311,19 @@ class _RestoreActor:
     """
 
     def __init__(
-        self, options: dict[str, Any], targets: dict[str, tuple[str, str]], classify: bool
+        self,
+        options: dict[str, Any],
+        targets: dict[str, tuple[str, str]],
+        classify: bool,
+        threads: int,
     ) -> None:
+        import torch
+
         from dcpt_sdk.restorer import Restorer
+
+        # Set, not left to Ray's OMP_NUM_THREADS: a value the driver's environment already
+        # carries (OMP_NUM_THREADS=1 in a shell) reaches the workers and would win over --num-cpus.
+        torch.set_num_threads(threads)
 
         self._targets = targets
         self._classify = classify
@@ -320,8 +335,6 @@ class _RestoreActor:
         except DcptError as error:
             self._fatal = " ".join(str(error).split())
         else:
-            import torch
-
             self._described = f"{self._restorer!r}, {torch.get_num_threads()} torch threads"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
