@@ -251,6 +251,9 @@ def _map(
             # to the end. Reading is I/O: no CPU reserved, so the actors can hold them all.
             override_num_blocks=len(group.sources),
             num_cpus=0,
+            # ...but capped: with no CPU reserved nothing else limits them, and Ray started one
+            # worker process per file (58 Python processes, load 35 on 2 cores, for 64 images).
+            concurrency=pool.actors,
         )
         for group in groups
     ]
