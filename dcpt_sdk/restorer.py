@@ -48,7 +48,9 @@ class Restorer:
 
     Args:
         model: a built-in model name, a checkpoint (.safetensors/.pth), an exported artifact
-            directory (from dcpt-export), or a torch network carrying a ``.spec``.
+            directory (from dcpt-export), or a torch network carrying a ``.spec`` (moved to
+            the device, and on the CPU to channels_last memory format, in place as ``.to()``
+            does).
         backend: "auto" (the fastest candidate on this machine, measured once and cached; see
             dcpt_sdk.autotune), "torch", "onnxruntime", "openvino" or "tensorrt". For a built-in
             model "auto" also exports it once to OpenVINO/ONNX into the user cache when those
