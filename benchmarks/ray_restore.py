@@ -187,7 +187,7 @@ Ray {facts["ray_version"]}; one run each, a local Ray instance started by the sc
 |---|---|---|---|---|
 {chr(10).join(rows)}
 
-Each actor runs as many torch threads as it has CPUs (Ray sets OMP_NUM_THREADS). Outputs are
+Each actor sets its torch thread count to its CPUs. Outputs are
 identical byte for byte at equal threads per Restorer; at another thread count torch splits its
 sums differently, which can move a few pixels of a large image by one grey level.
 """
