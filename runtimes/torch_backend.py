@@ -62,7 +62,7 @@ class TorchRuntime(Runtime):
         # benchmarks/test_backend_options.py) fp32 went 183 -> 113 ms and bf16 autocast
         # 174 -> 105 ms, outputs within 1e-7 of the NCHW ones. Like .to(device), in place.
         self.memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
-        self.model = model.to(device).to(memory_format=self.memory_format).eval()  # type: ignore[call-overload]
+        self.model = _with_memory_format(model.to(device), self.memory_format).eval()
         self.batch_gain = device != "cpu"
 
     @property
@@ -106,3 +106,14 @@ class TorchRuntime(Runtime):
 
 def is_available() -> bool:
     return True
+
+
+def _with_memory_format(model: nn.Module, memory_format: torch.memory_format) -> nn.Module:
+    """``model`` with its 4-D weights in ``memory_format``, in place. Module.to(memory_format=)
+    refuses any module holding a 5-D tensor (PromptIR's prompt bank), so only 4-D ones move."""
+    if memory_format == torch.contiguous_format:
+        return model
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=memory_format)
+    return model
