@@ -117,6 +117,12 @@ class Restorer:
         return self._runtime.precision
 
     @property
+    def batch_gain(self) -> bool:
+        """True when same-size images restore faster stacked into one call (GPU backends):
+        what :meth:`run_batch` decides by, and what a serving queue may batch by."""
+        return bool(self._runtime.batch_gain)
+
+    @property
     def auto_choice(self) -> AutoChoice | None:
         """What "auto" measured to choose the backend (None when there was no choice to make);
         ``.summary()`` is one line for people."""
@@ -160,7 +166,7 @@ class Restorer:
 
     def run_batch(self, images: Iterable[ImageLike]) -> Iterator[Any]:
         """Restore many images lazily, in order; same-sized images share one call where that helps."""
-        if not self._runtime.batch_gain:
+        if not self.batch_gain:
             for img in images:
                 yield self.run(img)
             return

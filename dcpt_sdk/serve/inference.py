@@ -46,8 +46,8 @@ class RestorerWorker:
     def __init__(self, restorer: Restorer) -> None:
         self.restorer = restorer
         self.classifies = bool(restorer.spec.degradation_classes)
-        # The runtime's own verdict (True on GPU backends); Restorer.run_batch reads the same flag.
-        self.gains_from_batching = bool(restorer._runtime.batch_gain)
+        # The runtime's own verdict (True on GPU backends), the one Restorer.run_batch uses.
+        self.gains_from_batching = restorer.batch_gain
 
     def __call__(self, jobs: list[Job]) -> list[Result | BaseException]:
         results: list[Result | BaseException | None] = [None] * len(jobs)
