@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from dcpt_sdk.archs.base import RestorationNetwork
-from dcpt_sdk.archs.layers import LayerNorm2d
+from dcpt_sdk.archs.layers import LayerNorm2d, conv_halves
 from dcpt_sdk.errors import UnsupportedOptionError
 
 PAPER_ENC_BLK_NUMS: tuple[int, ...] = (1, 1, 1, 28)
@@ -30,12 +30,6 @@ PAPER_DEC_BLK_NUMS: tuple[int, ...] = (1, 1, 1, 1)
 # TLC ("Revisiting Global Statistics Aggregation", Chu et al. 2022): the local window is 1.5x the
 # training patch, measured at each level's resolution.
 _TLC_WINDOW_RATIO = 1.5
-
-
-def simple_gate(x: torch.Tensor) -> torch.Tensor:
-    """NAFNet's activation: split the channels in two halves and multiply them."""
-    x1, x2 = x.chunk(2, dim=1)
-    return x1 * x2
 
 
 def _box_mean(x: torch.Tensor, dim: int, window: int) -> torch.Tensor:
@@ -109,10 +103,15 @@ class NAFBlock(nn.Module):
             pool.window = window
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        x = simple_gate(self.conv2(self.conv1(self.norm1(inp))))
+        # SimpleGate (the product of the two channel halves) with each half computed by its own
+        # convolutions: the same weights and values as chunking conv2(conv1(x)), faster on every
+        # backend (layers.conv_halves says why).
+        x1, x2 = conv_halves(self.conv2, conv_halves(self.conv1, self.norm1(inp)))
+        x = x1 * x2
         x = self.conv3(x * self.sca(x))
         y = inp + x * self.beta
-        x = self.conv5(simple_gate(self.conv4(self.norm2(y))))
+        x1, x2 = conv_halves(self.conv4, self.norm2(y))
+        x = self.conv5(x1 * x2)
         return y + x * self.gamma
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dcpt_sdk.archs.layers import conv_halves
+
 __all__ = [
     "DCPT_EPS",
     "LAYERNORM_TYPES",
@@ -132,7 +134,8 @@ class GatedFeedForward(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        # The two halves of dwconv(project_in(x)), each by its own convolutions (conv_halves).
+        gate, value = conv_halves(self.dwconv, conv_halves(self.project_in, x))
         return self.project_out(F.gelu(gate) * value)
 
 

@@ -1,0 +1,53 @@
+"""conv_halves: the gate's two halves as two convolutions equal the chunk of one convolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from dcpt_sdk.archs.layers import conv_halves
+
+
+def _pair(bias: bool) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """A dense 1x1 (8 -> 12 channels) then a depthwise 3x3 over its 12 channels, seeded."""
+    torch.manual_seed(0)
+    dense = nn.Conv2d(8, 12, 1, bias=bias)
+    depthwise = nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=bias)
+    return dense, depthwise
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_halves_equal_the_chunk_of_one_convolution(bias: bool, channels_last: bool) -> None:
+    dense, depthwise = _pair(bias)
+    x = torch.randn(2, 8, 13, 10)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = depthwise(dense(x)).chunk(2, dim=1)
+    got = conv_halves(depthwise, conv_halves(dense, x))
+    for e, g in zip(expected, got, strict=True):
+        assert g.shape == e.shape == (2, 6, 13, 10)
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-6)
+
+
+def test_gradients_reach_the_same_weights() -> None:
+    """Training goes through the halves too: the weight gradients equal the chunked form's."""
+    dense, depthwise = _pair(bias=True)
+    x = torch.randn(1, 8, 9, 9)
+    a, b = depthwise(dense(x)).chunk(2, dim=1)
+    (a * b).sum().backward()
+    expected = [p.grad.clone() for p in (*dense.parameters(), *depthwise.parameters())]
+    for p in (*dense.parameters(), *depthwise.parameters()):
+        p.grad = None
+    a, b = conv_halves(depthwise, conv_halves(dense, x))
+    (a * b).sum().backward()
+    got = [p.grad for p in (*dense.parameters(), *depthwise.parameters())]
+    for e, g in zip(expected, got, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_a_grouped_convolution_needs_both_input_halves() -> None:
+    _, depthwise = _pair(bias=True)
+    with pytest.raises(ValueError, match=r"pass \(first, second\)"):
+        conv_halves(depthwise, torch.randn(1, 12, 4, 4))
