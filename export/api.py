@@ -288,6 +288,8 @@ def export(
     _check_options(fmt, checked, options)
     require_exporter(fmt, checked)
     network = copy.deepcopy(_resolve_model(model)).float().cpu().eval()
+    if isinstance(network, RestorationNetwork):
+        network.use_export_form()  # same function, the operators the runtimes run fastest
     spec = spec_of(network)
     build_options = BuildOptions.from_options(spec, fmt, options)
     target = Path(output_dir) if output_dir is not None else _default_output_dir(spec, fmt, checked)

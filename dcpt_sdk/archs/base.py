@@ -66,6 +66,11 @@ class RestorationNetwork(nn.Module):
             raise RuntimeError("this network carries no degradation classifier")
         return self.classifier(self.forward_features(x))
 
+    def use_export_form(self) -> None:
+        """Switch to the form of the graph that exports run fastest: the same function (same
+        weights, same outputs up to float rounding), other operators. export() calls it on its
+        own copy of the network; the torch backend keeps the training form. No-op by default."""
+
 
 @dataclass(frozen=True)
 class FixedMultiple:

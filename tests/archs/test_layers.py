@@ -51,3 +51,23 @@ def test_a_grouped_convolution_needs_both_input_halves() -> None:
     _, depthwise = _pair(bias=True)
     with pytest.raises(ValueError, match=r"pass \(first, second\)"):
         conv_halves(depthwise, torch.randn(1, 12, 4, 4))
+
+
+def test_nafnet_export_form_is_the_same_function_with_the_same_state_dict() -> None:
+    """use_export_form: upsamplers as transposed convolutions; output and keys unchanged."""
+    import copy
+
+    from dcpt_sdk.archs.nafnet.network import NAFNet
+
+    torch.manual_seed(0)
+    net = NAFNet(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]).eval()
+    with torch.no_grad():
+        for key, param in net.named_parameters():
+            if key.endswith(("beta", "gamma")):
+                param.normal_(0.0, 0.5)  # zero-initialised scales would make every block identity
+    exported = copy.deepcopy(net)
+    exported.use_export_form()
+    x = torch.rand(2, 3, 24, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), net(x), rtol=0, atol=1e-5)
+    assert list(exported.state_dict()) == list(net.state_dict())
