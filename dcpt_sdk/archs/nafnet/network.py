@@ -313,6 +313,7 @@ class Upsampler(nn.Sequential):
         if not self.transposed:
             return super().forward(x)
         conv = self[0]
+        assert isinstance(conv, nn.Conv2d)  # built so in __init__; narrows the type for mypy
         out_channels = conv.out_channels // 4
         weight = conv.weight[:, :, 0, 0].reshape(out_channels, 2, 2, conv.in_channels)
         return F.conv_transpose2d(x, weight.permute(3, 0, 1, 2), stride=2)
