@@ -40,8 +40,9 @@ _log = logging.getLogger("dcpt_sdk")
 # Part of the cache key: bumped whenever what export() writes changes, so a cache filled by an
 # older dcpt-sdk of the same version string is exported afresh. 2: the classifier file returns
 # the logits and the restored image from one pass. 3: the gated blocks' convolutions are exported
-# as two halves (archs.layers.conv_halves), no channel Split.
-_EXPORT_LAYOUT = 3
+# as two halves (archs.layers.conv_halves), no channel Split. 4: the network's export form
+# (NAFNet's upsamplers as ConvTranspose).
+_EXPORT_LAYOUT = 4
 
 
 def enabled() -> bool:
