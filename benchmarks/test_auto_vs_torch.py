@@ -1,0 +1,134 @@
+"""Restorer(backend="auto") against the torch backend in fp32: the runtimes' headline figure.
+
+The built-in default model on one 512x512 photo, image in -> image out (``Restorer.run``,
+conversion and padding included), 2 torch threads. The two calls alternate, round after round,
+so a slow spell of this shared machine (torch's time here swings from 180 to 400 ms between runs
+minutes apart) hits both sides instead of one; each round gives its own ratio, and the table
+reports the medians, the spread and the ratio of every round. A short pause before each call lets
+the other runtime's worker threads go idle (libgomp and TBB spin for a while after a call), so
+neither call runs against the other's spinning threads.
+
+    DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_auto_vs_torch.py -m slow
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 DCPT_WRITE_RESULTS=1 .venv/bin/pytest ... -m slow
+
+The second line is the same run in a process whose glibc malloc backs its large blocks with
+transparent huge pages (Linux, THP "madvise" or "always"): torch allocates every feature map
+afresh, and on this VM the page faults of those 32 MiB maps cost torch more than a third of its
+time; OpenVINO and ONNX Runtime keep their own arenas. Each environment is stored as its own
+section of benchmarks/results/auto_vs_torch.{md,json} (written only with DCPT_WRITE_RESULTS=1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from dcpt_sdk.export.inputs import sample_crops
+from dcpt_sdk.restorer import Restorer
+from dcpt_sdk.user_cache import cpu_name
+
+WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
+RESULTS = Path(__file__).parent / "results" / "auto_vs_torch.md"
+SIDE = 512
+ROUNDS = 15
+PAUSE_S = 0.2  # before each call: the other runtime's threads stop spinning
+
+
+def _environment() -> str:
+    """The section this run belongs to: how glibc malloc was tuned for the process."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    return "hugepages" if "glibc.malloc.hugetlb=1" in tunables else "default"
+
+
+@pytest.mark.slow
+def test_auto_vs_torch_fp32(benchmark: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    crop = sample_crops([(SIDE, SIDE)], seed=3)[0]
+    photo = (np.clip(crop, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    torch.set_num_threads(2)
+    monkeypatch.setenv("DCPT_CACHE_DIR", str(tmp_path / "cache"))  # auto measures in this run
+    baseline = Restorer("default", backend="torch", precision="fp32")
+    auto = Restorer("default", backend="auto")
+    for restorer in (baseline, auto):  # warm-up: OpenVINO compiles a size on its second call
+        restorer.run(photo)
+        restorer.run(photo)
+    times: dict[str, list[float]] = {"torch": [], "auto": []}
+
+    def one_round() -> None:
+        for name, restorer in (("torch", baseline), ("auto", auto)):
+            time.sleep(PAUSE_S)
+            start = time.perf_counter()
+            restorer.run(photo)
+            times[name].append((time.perf_counter() - start) * 1000.0)
+
+    benchmark.group = f"auto vs torch fp32, {SIDE}x{SIDE}, one round = one call of each"
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    ratios = [t / a for t, a in zip(times["torch"], times["auto"], strict=True)]
+    facts = {
+        "environment": _environment(),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "auto_chose": f"{auto.backend} {auto.precision}",
+        "auto_summary": auto.auto_choice.summary() if auto.auto_choice else "",
+        "rounds": len(ratios),
+        "torch_ms": times["torch"],
+        "auto_ms": times["auto"],
+        "ratios": ratios,
+        "load_average_at_end": os.getloadavg()[0],
+    }
+    baseline.close()
+    auto.close()
+    assert all(r > 0 for r in ratios)
+    if WRITE_RESULTS:
+        _write(facts)
+
+
+def _write(facts: dict[str, Any]) -> None:
+    path = RESULTS.with_suffix(".json")
+    sections = json.loads(path.read_text()) if path.exists() else {}
+    sections[facts["environment"]] = facts
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sections, indent=2) + "\n")
+    RESULTS.write_text(_table(sections), encoding="utf-8")
+
+
+def _spread(values: list[float]) -> str:
+    quartiles = statistics.quantiles(values, n=4)
+    return f"{statistics.median(values):.1f} (IQR {quartiles[0]:.1f}-{quartiles[2]:.1f})"
+
+
+def _table(sections: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f'# Restorer(backend="auto") vs the torch backend (fp32), {SIDE}x{SIDE}, image in -> out',
+        "",
+        "Written by benchmarks/test_auto_vs_torch.py: the two calls alternate for "
+        f"{ROUNDS} rounds in one process, {PAUSE_S} s pause before each; ms per call, median and "
+        "interquartile range; the ratio is torch / auto per round. One section per process "
+        "environment (glibc malloc tuning); compare within a section.",
+        "",
+        "| environment | CPU | auto chose | torch fp32 ms | auto ms | torch / auto (median) | "
+        "per-round ratio min-max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, f in sorted(sections.items()):
+        label = (
+            name if not f["glibc_tunables"] else f"{name} (GLIBC_TUNABLES={f['glibc_tunables']})"
+        )
+        lines.append(
+            f"| {label} | {f['cpu']}, {f['torch_threads']} torch threads | {f['auto_chose']} | "
+            f"{_spread(f['torch_ms'])} | {_spread(f['auto_ms'])} | "
+            f"{statistics.median(f['ratios']):.2f}x | "
+            f"{min(f['ratios']):.2f}-{max(f['ratios']):.2f} |"
+        )
+    lines += ["", "What auto measured when it chose (per environment):", ""]
+    lines += [f"- {name}: {f['auto_summary']}" for name, f in sorted(sections.items())]
+    return "\n".join(lines) + "\n"
