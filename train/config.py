@@ -70,7 +70,9 @@ class SourceConfig:
     Relative directories resolve against ``data.root`` (the ``--data`` flag).
 
     Attributes:
-        kind: "clean" (degrade clean photos on the fly) or "paired" (input/target folders).
+        kind: "clean" (degrade clean photos on the fly), "paired" (input/target folders) or
+            "dead_leaves" (synthetic dead-leaves patches degraded on the fly, train/dead_leaves.py;
+            training only; ``ratio`` patches per epoch; ``classes`` and ``color_jitter`` apply).
         dir: clean: the folder of clean photos.
         classes: clean: the task classes drawn per sample (empty: every class of the task).
         params: clean: keyword parameters of the degradation, e.g. ``{sigma: 25}`` for a test set.
@@ -92,7 +94,7 @@ class SourceConfig:
             so the network cannot tie a colour cast to what a photo shows.
     """
 
-    kind: Literal["clean", "paired"] = "clean"
+    kind: Literal["clean", "paired", "dead_leaves"] = "clean"
     dir: str = "."
     classes: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)

@@ -25,6 +25,7 @@ from dcpt_sdk.train.data import (
     list_images,
 )
 from dcpt_sdk.train.data_paired import PairedFolderDataset, match_pairs
+from dcpt_sdk.train.dead_leaves import DeadLeavesDataset
 from dcpt_sdk.zoo.samples import SAMPLES_DIR
 
 __all__ = [
@@ -126,6 +127,15 @@ def _source(
 ) -> SampleSource:
     patch = cfg.training.patch_size if train else cfg.data.val_crop
     seed = cfg.training.seed
+    if source.kind == "dead_leaves":
+        if not train:
+            raise DataError(
+                "a dead_leaves source makes training patches only; validate on photos "
+                "(data.val: kind clean)"
+            )
+        return DeadLeavesDataset(
+            _degraders(task, source), patch_size=patch, seed=seed, color_jitter=source.color_jitter
+        )
     if source.kind == "clean":
         files = _clean_files(cfg.data, source, holdout) if train or holdout else _all(cfg, source)
         return CleanFolderDataset(
