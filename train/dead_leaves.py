@@ -5,9 +5,10 @@ whose radii follow a power law p(r) ~ r^-3, each new one on top of the others. I
 scale invariant and full of occluding edges at every size and contrast, the structure that
 deblurring and deblocking must learn; Achddou, Gousseau & Ladjal ("Synthetic images as a
 regularity prior for image restoration neural networks", SSVM 2021) train denoisers and
-deblurrers on them that come close to training on photos. Here they supplement the dozen photos
-that packages ship: the default model learned motion deblurring on those photos (training PSNR
-+2.9 dB) without it carrying to held-out photos. No library draws them, hence this module.
+deblurrers on them that come close to training on photos. They can supplement the dozen photos
+that packages ship, most of them textures, microscopy and text; for the default model they were
+tried as a fifth fine-tuning stage for motion blur and JPEG, which did not move on the held-out
+photos (train/experiments/deblur-jpeg/README.md). No library draws them, hence this module.
 
 Each patch is drawn at twice its size and area-averaged down, so disk edges are anti-aliased
 (sharp, not jagged); every disk gets a gentle linear shading so flat areas are not perfectly flat.
