@@ -57,6 +57,9 @@ lint: setup
 
 bench: setup
 	DCPT_WRITE_RESULTS=1 $(PY) -m pytest benchmarks -q -m "slow or not slow"
+# The auto-vs-torch figure again in a process whose malloc backs large blocks with huge pages.
+	GLIBC_TUNABLES=glibc.malloc.hugetlb=1 DCPT_WRITE_RESULTS=1 $(PY) -m pytest \
+		benchmarks/test_auto_vs_torch.py -q -m slow
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks
