@@ -10,6 +10,8 @@ trajectory each) and restored on torch; the table prints mean PSNR of input and 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +23,7 @@ from dcpt_sdk.restorer import Restorer
 from dcpt_sdk.train.photos import PHOTOS, source_path
 
 CROP = 256
-CASES = [
+CASES: list[tuple[str, Callable[..., np.ndarray], dict[str, Any]]] = [
     ("JPEG quality 10", jpeg.jpeg, {"quality": 10}),
     ("JPEG quality 30", jpeg.jpeg, {"quality": 30}),
     ("JPEG quality 50", jpeg.jpeg, {"quality": 50}),
