@@ -68,8 +68,17 @@ class RestorationNetwork(nn.Module):
 
     def use_export_form(self) -> None:
         """Switch to the form of the graph that exports run fastest: the same function (same
-        weights, same outputs up to float rounding), other operators. export() calls it on its
-        own copy of the network; the torch backend keeps the training form. No-op by default."""
+        weights, same state dict, same outputs up to float rounding), other operators.
+
+        Every submodule with an ``export_form`` attribute (False by default) gets it set: NAFNet's
+        and Restormer's gates then compute each channel half with its own convolutions
+        (layers.conv_halves) and NAFNet's upsamplers become one transposed convolution.
+        export() calls it on its own copy of the network; training and the torch backend keep
+        the official form (benchmarks/results/graph_forms.md: the export form is 1.3-1.5x faster
+        on OpenVINO bf16 and 1.1-1.3x on ONNX Runtime, and no faster on torch)."""
+        for module in self.modules():
+            if isinstance(getattr(module, "export_form", None), bool):
+                setattr(module, "export_form", True)  # noqa: B010 (nn.Module's typed setattr)
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,13 @@ def conv_halves(
     """``conv(x).chunk(2, dim=1)``, computed as two convolutions: one per half of the outputs.
 
     The gates of NAFNet (SimpleGate) and Restormer (GDFN) multiply the two channel halves of one
-    convolution's output. Taken as a chunk of one 2C-channel map, the halves are strided views
-    (torch channels_last then multiplies strided memory) and the exported graph holds a
-    channel Split that OpenVINO 2026.4 runs with its reference kernel; the default model spent
-    9% of its OpenVINO bf16 time there. Two convolutions over weight slices give each half its
-    own dense map, with the same parameters (the state dict does not change) and the same
-    arithmetic per output channel; the exporter folds the weight slices into constants.
+    convolution's output. Taken as a chunk of one 2C-channel map, the exported graph holds a
+    channel Split that OpenVINO 2026.4 runs with its reference kernel (9% of the default model's
+    OpenVINO bf16 time). Two convolutions over weight slices give each half its own map, with
+    the same parameters (the state dict does not change) and the same arithmetic per output
+    channel; the exporter folds the weight slices into constants. The export form of the
+    networks uses it (RestorationNetwork.use_export_form); torch keeps the chunk, which is as
+    fast there (benchmarks/results/graph_forms.md).
 
     A dense convolution (groups 1) reads the one input ``x`` for both halves. A grouped one
     (depthwise) reads the two halves of its input, as ``(first, second)``: its groups never cross

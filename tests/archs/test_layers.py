@@ -54,7 +54,8 @@ def test_a_grouped_convolution_needs_both_input_halves() -> None:
 
 
 def test_nafnet_export_form_is_the_same_function_with_the_same_state_dict() -> None:
-    """use_export_form: upsamplers as transposed convolutions; output and keys unchanged."""
+    """use_export_form: gates by conv halves, upsamplers as transposed convolutions; output and
+    keys unchanged."""
     import copy
 
     from dcpt_sdk.archs.nafnet.network import NAFNet
@@ -67,7 +68,26 @@ def test_nafnet_export_form_is_the_same_function_with_the_same_state_dict() -> N
                 param.normal_(0.0, 0.5)  # zero-initialised scales would make every block identity
     exported = copy.deepcopy(net)
     exported.use_export_form()
+    flags = [m.export_form for m in exported.modules() if hasattr(m, "export_form")]
+    assert flags and all(flags)
+    assert not any(m.export_form for m in net.modules() if hasattr(m, "export_form"))
     x = torch.rand(2, 3, 24, 40)
     with torch.no_grad():
         torch.testing.assert_close(exported(x), net(x), rtol=0, atol=1e-5)
     assert list(exported.state_dict()) == list(net.state_dict())
+
+
+@pytest.mark.parametrize("arch", ["restormer-tiny", "promptir-tiny"])
+def test_transformer_export_forms_compute_the_same_function(arch: str) -> None:
+    import copy
+
+    from dcpt_sdk.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model(arch).eval()
+    exported = copy.deepcopy(net)
+    exported.use_export_form()
+    assert any(getattr(m, "export_form", False) for m in exported.modules())
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), net(x), rtol=0, atol=1e-5)

@@ -96,6 +96,7 @@ class NAFBlock(nn.Module):
         # Zero scales make every block start as the identity, as in the official code.
         self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.export_form = False  # RestorationNetwork.use_export_form
 
     def set_pool_window(self, window: tuple[int, int] | None) -> None:
         """Global (None) or local (h, w) averaging in the channel attention."""
@@ -104,16 +105,22 @@ class NAFBlock(nn.Module):
             pool.window = window
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        # SimpleGate (the product of the two channel halves) with each half computed by its own
-        # convolutions: the same weights and values as chunking conv2(conv1(x)), faster on every
-        # backend (layers.conv_halves says why).
-        x1, x2 = conv_halves(self.conv2, conv_halves(self.conv1, self.norm1(inp)))
-        x = x1 * x2
+        x1, x2 = self._gate_halves(self.conv2, self.conv1, self.norm1(inp))
+        x = x1 * x2  # SimpleGate
         x = self.conv3(x * self.sca(x))
         y = inp + x * self.beta
-        x1, x2 = conv_halves(self.conv4, self.norm2(y))
+        x1, x2 = self._gate_halves(self.conv4, None, self.norm2(y))
         x = self.conv5(x1 * x2)
         return y + x * self.gamma
+
+    def _gate_halves(
+        self, last: nn.Conv2d, first: nn.Conv2d | None, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two channel halves of ``last(first(x))`` (``last(x)`` without ``first``): a chunk
+        of one map (official) or, in the export form, each half by its own convolutions."""
+        if not self.export_form:
+            return last(first(x) if first is not None else x).chunk(2, dim=1)
+        return conv_halves(last, conv_halves(first, x) if first is not None else x)
 
 
 def _blocks(channels: int, count: int) -> nn.Sequential:
@@ -243,12 +250,6 @@ class NAFNet(RestorationNetwork):
         for scale, block in self._blocks_with_scale():
             block.set_pool_window(None if size is None else _tlc_window(size, scale))
 
-    def use_export_form(self) -> None:
-        """Upsamplers as one transposed convolution each (see :class:`Upsampler`)."""
-        for up in self.ups:
-            if isinstance(up, Upsampler):
-                up.transposed = True
-
     def _blocks_with_scale(self) -> Iterator[tuple[int, NAFBlock]]:
         """Every block with the downsampling factor of the level it runs at."""
         for level, encoder in enumerate(self.encoders):
@@ -297,20 +298,19 @@ class Upsampler(nn.Sequential):
     """1x1 conv to twice the channels, then PixelShuffle(2): half the channels, twice the size.
 
     A Sequential, so the state dict keeps the official keys (``ups.{i}.0.weight``). With
-    :attr:`transposed` set (NAFNet.use_export_form) the same map is computed as ONE transposed
-    convolution, kernel 2, stride 2, whose weights are the 1x1 weights rearranged: output
-    channel c at sub-pixel (i, j) of PixelShuffle is 1x1 output channel 4c + 2i + j. Exported,
-    that is one ConvTranspose instead of a Conv plus a DepthToSpace over the full-size map
-    (OpenVINO bf16 and ONNX Runtime measured faster; torch eager slower, so torch keeps the
-    official form).
+    :attr:`export_form` set (RestorationNetwork.use_export_form) the same map is computed as
+    ONE transposed convolution, kernel 2, stride 2, whose weights are the 1x1 weights
+    rearranged: output channel c at sub-pixel (i, j) of PixelShuffle is 1x1 output channel
+    4c + 2i + j. Exported, that is one ConvTranspose instead of a Conv plus a DepthToSpace over
+    the full-size map (benchmarks/results/graph_forms.md).
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__(nn.Conv2d(channels, channels * 2, 1, bias=False), nn.PixelShuffle(2))
-        self.transposed = False
+        self.export_form = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.transposed:
+        if not self.export_form:
             return super().forward(x)
         conv = self[0]
         assert isinstance(conv, nn.Conv2d)  # built so in __init__; narrows the type for mypy

@@ -132,10 +132,13 @@ class GatedFeedForward(nn.Module):
             hidden * 2, hidden * 2, kernel_size=3, padding=1, groups=hidden * 2, bias=bias
         )
         self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
+        self.export_form = False  # RestorationNetwork.use_export_form
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The two halves of dwconv(project_in(x)), each by its own convolutions (conv_halves).
-        gate, value = conv_halves(self.dwconv, conv_halves(self.project_in, x))
+        if self.export_form:  # each half by its own convolutions (layers.conv_halves)
+            gate, value = conv_halves(self.dwconv, conv_halves(self.project_in, x))
+        else:
+            gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(F.gelu(gate) * value)
 
 

@@ -1,0 +1,180 @@
+"""The NAFNet graph forms side by side: the official one, the conv-halves gates, the export form.
+
+The built-in default model at 512x512, batch 1, three forms of the same function:
+
+- official: SimpleGate as a chunk of one convolution's output, upsamplers as 1x1 conv +
+  PixelShuffle (megvii-research/NAFNet's formulation), what training and the torch backend run;
+- conv halves: each gate half by its own convolutions (archs/layers.conv_halves);
+- conv halves + export form: also each upsampler as one ConvTranspose: the whole export form
+  (RestorationNetwork.use_export_form), what every exported artifact holds.
+
+each on torch fp32 channels_last (2 threads), OpenVINO bf16 (static shape, LATENCY hint) and ONNX
+Runtime fp32 (2 threads). All nine calls alternate, round after round (this VM's speed drifts between runs), and each form's
+output is checked against the official one first. Run alone:
+
+    DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_graph_forms.py -m slow
+
+DCPT_WRITE_RESULTS=1 writes benchmarks/results/graph_forms.{md,json}.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dcpt_sdk.archs.nafnet.network import NAFBlock
+from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.user_cache import cpu_name
+
+WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
+RESULTS = Path(__file__).parent / "results" / "graph_forms.md"
+SIDE = 512
+ROUNDS = 20
+FORMS = ["official", "conv halves", "conv halves + export form"]
+
+
+def _forms() -> dict[str, nn.Module]:
+    from dcpt_sdk import zoo
+    from dcpt_sdk.checkpoint import load_model
+
+    official = load_model(zoo.model_path("default")).eval()  # what training and torch run
+    halves = copy.deepcopy(official)
+    for module in halves.modules():
+        if isinstance(module, NAFBlock):
+            module.export_form = True  # the gates only, not the upsamplers
+    exported = copy.deepcopy(official)
+    exported.use_export_form()  # what every artifact holds
+    return {"official": official, "conv halves": halves, "conv halves + export form": exported}
+
+
+def _torch_call(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
+    def call() -> Any:
+        with torch.no_grad():
+            return module(x)
+
+    return call
+
+
+def _onnx_file(module: nn.Module, folder: Path, name: str) -> Path:
+    path = folder / f"{name.replace(' ', '_').replace('+', 'and')}.onnx"
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (torch.rand(1, 3, 64, 64),),
+            str(path),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {2: "h", 3: "w"}, "output": {2: "h", 3: "w"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return path
+
+
+def _onnxruntime_call(path: Path) -> Callable[[np.ndarray], Any]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"input": x})[0]
+
+
+def _openvino_call(path: Path) -> Callable[[np.ndarray], Any]:
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(path))
+    model.reshape([1, 3, SIDE, SIDE])
+    compiled = core.compile_model(
+        model, "CPU", {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+    )
+    request = compiled.create_infer_request()
+
+    def call(x: np.ndarray) -> Any:
+        request.infer({0: x})
+        return request.get_output_tensor(0).data.copy()
+
+    return call
+
+
+@pytest.mark.slow
+def test_graph_forms(benchmark: Any) -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    torch.set_num_threads(2)
+    forms = _forms()
+    spec = forms["conv halves"].spec  # type: ignore[union-attr]
+    x = torch.from_numpy(to_batch(sample_crops([(SIDE, SIDE)], seed=3)[0], spec))
+    x_last = x.contiguous(memory_format=torch.channels_last)
+    calls: dict[tuple[str, str], Callable[[], Any]] = {}
+    with torch.no_grad():
+        reference = forms["official"](x)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, module in forms.items():
+            with torch.no_grad():
+                difference = float((module(x) - reference).abs().max())
+            assert difference < 1e-4, f"{name} differs from the official form by {difference}"
+            fast = copy.deepcopy(module).to(memory_format=torch.channels_last)
+            calls[(name, "torch fp32 channels_last")] = _torch_call(fast, x_last)
+            path = _onnx_file(module, Path(folder), name)
+            for backend, infer in (
+                ("OpenVINO bf16", _openvino_call(path)),
+                ("ONNX Runtime fp32", _onnxruntime_call(path)),
+            ):
+                calls[(name, backend)] = lambda f=infer: f(x.numpy())  # type: ignore[misc]
+        for call in calls.values():  # warm-up
+            call()
+            call()
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+
+        def one_round() -> None:
+            for key, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[key].append((time.perf_counter() - start) * 1000.0)
+
+        benchmark.group = f"NAFNet graph forms, {SIDE}x{SIDE}, one round = every form x backend"
+        benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    if WRITE_RESULTS:
+        _write(times)
+
+
+def _write(times: dict[tuple[str, str], list[float]]) -> None:
+    backends = sorted({backend for _, backend in times})
+    medians = {f"{form} | {backend}": statistics.median(v) for (form, backend), v in times.items()}
+    lines = [
+        f"# NAFNet graph forms: the default model at {SIDE}x{SIDE}, batch 1",
+        "",
+        f"CPU: {cpu_name()}, 2 torch threads; torch {torch.__version__}. Written by "
+        f"benchmarks/test_graph_forms.py: every form x backend alternating for {ROUNDS} rounds in "
+        "one process; median ms per call (speed-up over the official form).",
+        "",
+        "| form | " + " | ".join(backends) + " |",
+        "|---|" + "---|" * len(backends),
+    ]
+    for form in FORMS:
+        cells = []
+        for backend in backends:
+            ms = statistics.median(times[(form, backend)])
+            base = statistics.median(times[("official", backend)])
+            cells.append(f"{ms:.1f} ({base / ms:.2f}x)")
+        lines.append(f"| {form} | " + " | ".join(cells) + " |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    RESULTS.with_suffix(".json").write_text(
+        json.dumps({"cpu": cpu_name(), "rounds": ROUNDS, "median_ms": medians}, indent=2) + "\n"
+    )
