@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm2d", "conv_halves"]
+__all__ = ["LayerNorm2d", "conv_halves", "gate_halves"]
 
 
 class LayerNorm2d(nn.Module):
@@ -75,3 +77,23 @@ def conv_halves(
         for part, half in zip(inputs, halves, strict=True)
     )
     return first, second
+
+
+def gate_halves(
+    convs: Sequence[nn.Conv2d], x: torch.Tensor, *, split: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two channel halves of ``convs[-1](...convs[0](x))``, the inputs of a gate.
+
+    ``split`` False: the official chunk of one map (training, torch); True: each half by its own
+    convolutions through the chain (:func:`conv_halves`; the networks' export form).
+    """
+    if not split:
+        for conv in convs:
+            x = conv(x)
+        first, second = x.chunk(2, dim=1)
+        return first, second
+    halves: torch.Tensor | tuple[torch.Tensor, torch.Tensor] = x
+    for conv in convs:
+        halves = conv_halves(conv, halves)
+    assert isinstance(halves, tuple)  # conv_halves always returns the pair
+    return halves

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dcpt_sdk.archs.base import RestorationNetwork
-from dcpt_sdk.archs.layers import LayerNorm2d, conv_halves
+from dcpt_sdk.archs.layers import LayerNorm2d, gate_halves
 from dcpt_sdk.errors import UnsupportedOptionError
 
 PAPER_ENC_BLK_NUMS: tuple[int, ...] = (1, 1, 1, 28)
@@ -105,22 +105,14 @@ class NAFBlock(nn.Module):
             pool.window = window
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self._gate_halves(self.conv2, self.conv1, self.norm1(inp))
+        split = self.export_form
+        x1, x2 = gate_halves((self.conv1, self.conv2), self.norm1(inp), split=split)
         x = x1 * x2  # SimpleGate
         x = self.conv3(x * self.sca(x))
         y = inp + x * self.beta
-        x1, x2 = self._gate_halves(self.conv4, None, self.norm2(y))
+        x1, x2 = gate_halves((self.conv4,), self.norm2(y), split=split)
         x = self.conv5(x1 * x2)
         return y + x * self.gamma
-
-    def _gate_halves(
-        self, last: nn.Conv2d, first: nn.Conv2d | None, x: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two channel halves of ``last(first(x))`` (``last(x)`` without ``first``): a chunk
-        of one map (official) or, in the export form, each half by its own convolutions."""
-        if not self.export_form:
-            return last(first(x) if first is not None else x).chunk(2, dim=1)
-        return conv_halves(last, conv_halves(first, x) if first is not None else x)
 
 
 def _blocks(channels: int, count: int) -> nn.Sequential:

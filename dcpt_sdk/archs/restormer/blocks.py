@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcpt_sdk.archs.layers import conv_halves
+from dcpt_sdk.archs.layers import gate_halves
 
 __all__ = [
     "DCPT_EPS",
@@ -135,10 +135,7 @@ class GatedFeedForward(nn.Module):
         self.export_form = False  # RestorationNetwork.use_export_form
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.export_form:  # each half by its own convolutions (layers.conv_halves)
-            gate, value = conv_halves(self.dwconv, conv_halves(self.project_in, x))
-        else:
-            gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        gate, value = gate_halves((self.project_in, self.dwconv), x, split=self.export_form)
         return self.project_out(F.gelu(gate) * value)
 
 
