@@ -38,6 +38,7 @@ __all__ = [
     "random_crop",
     "sample_rng",
     "scaled_crop",
+    "training_patch",
 ]
 
 Sample = dict[str, torch.Tensor]
@@ -275,15 +276,14 @@ class CleanFolderDataset(SampleSource):
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         if self.train:
-            photo = self._photo(index)
-            if self.scale_range == (1.0, 1.0):
-                (gt,) = random_crop([photo], self.patch_size, rng)
-            else:
-                gt = scaled_crop(photo, self.patch_size, self.scale_range, rng)
-            (gt,) = dihedral([gt], rng)
-            gt = color_jitter(gt, self.color_jitter, rng)
-            if self.channel_shuffle:
-                gt = np.ascontiguousarray(gt[..., rng.permutation(3)])
+            gt = training_patch(
+                self._photo(index),
+                self.patch_size,
+                rng,
+                scale_range=self.scale_range,
+                jitter=self.color_jitter,
+                channel_shuffle=self.channel_shuffle,
+            )
             label, degrade = self.degraders[int(rng.integers(len(self.degraders)))]
         else:
             image, which = divmod(index, len(self.degraders))
@@ -293,6 +293,28 @@ class CleanFolderDataset(SampleSource):
             label, degrade = self.degraders[which]
         lq = degrade(gt, rng).astype(np.float32, copy=False)
         return lq, gt, label
+
+
+def training_patch(
+    image: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    jitter: float = 0.0,
+    channel_shuffle: bool = False,
+) -> np.ndarray:
+    """One augmented clean training patch of ``image``: a crop (rescaled when ``scale_range`` is
+    not (1, 1)), a random flip/rotation, colour jitter and, optionally, shuffled RGB channels."""
+    if scale_range == (1.0, 1.0):
+        (patch,) = random_crop([image], size, rng)
+    else:
+        patch = scaled_crop(image, size, scale_range, rng)
+    (patch,) = dihedral([patch], rng)
+    patch = color_jitter(patch, jitter, rng)
+    if channel_shuffle:
+        patch = np.ascontiguousarray(patch[..., rng.permutation(3)])
+    return patch
 
 
 class ConcatSources(SampleSource):

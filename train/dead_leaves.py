@@ -22,14 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dcpt_sdk.train.data import (
-    DataError,
-    Degrader,
-    SampleSource,
-    color_jitter,
-    dihedral,
-    random_crop,
-)
+from dcpt_sdk.train.data import DataError, Degrader, SampleSource, training_patch
 
 __all__ = ["DeadLeavesDataset", "dead_leaves"]
 
@@ -141,9 +134,7 @@ class DeadLeavesDataset(SampleSource):
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         image = self._image(int(rng.integers(self.image_count)))
-        (gt,) = random_crop([image], self.patch_size, rng)
-        (gt,) = dihedral([gt], rng)
-        gt = color_jitter(np.ascontiguousarray(gt), self.color_jitter, rng)
+        gt = training_patch(image, self.patch_size, rng, jitter=self.color_jitter)
         label, degrade = self.degraders[int(rng.integers(len(self.degraders)))]
         lq = degrade(gt, rng).astype(np.float32, copy=False)
         return lq, gt, label
