@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.formats import get_format
 from dcpt_sdk.user_cache import cpu_name
 
 MODEL = os.environ.get("DCPT_BENCH_MODEL", "default")
@@ -105,7 +106,7 @@ def runners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Call
         if fmt is None:
             runtime: Any = TorchRuntime(network, device="cpu", precision=precision)
         else:
-            pytest.importorskip({"onnx": "onnxruntime", "openvino": "openvino"}[fmt])
+            pytest.importorskip(get_format(fmt).python_module)
             info = export(network, fmt, precision, root / f"{fmt}-{precision}")
             runtime = load_artifact(root / f"{fmt}-{precision}", info, "cpu")
         runtimes.append(runtime)

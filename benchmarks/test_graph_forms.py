@@ -68,18 +68,11 @@ def _torch_call(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
 
 
 def _onnx_file(module: nn.Module, folder: Path, name: str) -> Path:
+    """The form as the project's exporter writes it (export/onnx.py), without verification."""
+    from dcpt_sdk.export import onnx as onnx_export
+
     path = folder / f"{name.replace(' ', '_').replace('+', 'and')}.onnx"
-    with torch.no_grad():
-        torch.onnx.export(
-            module,
-            (torch.rand(1, 3, 64, 64),),
-            str(path),
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes={"input": {2: "h", 3: "w"}, "output": {2: "h", 3: "w"}},
-            opset_version=17,
-            dynamo=False,
-        )
+    onnx_export.torch_to_onnx(module, path, torch.rand(1, 3, 64, 64))
     return path
 
 

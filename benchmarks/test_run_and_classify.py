@@ -26,6 +26,7 @@ import pytest
 import torch
 
 from dcpt_sdk.export.inputs import sample_crops
+from dcpt_sdk.formats import get_format
 from dcpt_sdk.restorer import Restorer
 from dcpt_sdk.user_cache import cpu_name
 
@@ -62,10 +63,9 @@ def restorers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Re
         if fmt is None:
             found[label] = Restorer(network, backend="torch", device="cpu", precision=precision)
             continue
-        module = {"onnx": "onnxruntime", "openvino": "openvino"}[fmt]
-        pytest.importorskip(module)
+        pytest.importorskip(get_format(fmt).python_module)
         export(network, fmt, precision, root / f"{fmt}-{precision}")
-        restorer = Restorer(root / f"{fmt}-{precision}", backend=module)
+        restorer = Restorer(root / f"{fmt}-{precision}", backend=get_format(fmt).backend)
         assert restorer._runtime.one_pass, f"{label}: the artifact's classifier file is one-pass"
         found[label] = restorer
     yield found

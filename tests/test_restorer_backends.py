@@ -17,6 +17,7 @@ import pytest
 import torch
 from _models import randomised, with_light_classifier
 
+from dcpt_sdk.formats import get_format
 from dcpt_sdk.metrics import psnr
 from dcpt_sdk.models import create_model
 from dcpt_sdk.restorer import Restorer
@@ -33,7 +34,6 @@ CASES = [
     ("openvino", "int8", "openvino", 25.0),
 ]
 IDS = [f"{b}-{p}" for b, p, _, _ in CASES]
-_MODULE = {"onnx": "onnxruntime", "openvino": "openvino"}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def restorers(model: torch.nn.Module, tmp_path_factory: pytest.TempPathFactory) 
             if fmt is None:
                 built[key] = Restorer(model, backend="torch", device="cpu", precision=precision)
             else:
-                pytest.importorskip(_MODULE[fmt], reason=f"needs the {fmt} extra")
+                pytest.importorskip(get_format(fmt).python_module, reason=f"needs the {fmt} extra")
                 if precision == "int8":
                     pytest.importorskip("nncf", reason="int8 export needs the quant extra")
                 from dcpt_sdk.export import export

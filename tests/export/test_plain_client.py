@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import dcpt_sdk
+from dcpt_sdk.formats import get_format
 
 CLIENT = Path(__file__).parent / "clients" / "plain_client.py"
-BACKEND = {"onnx": "onnxruntime", "openvino": "openvino"}
 CASES = [
     ("onnx", "fp32"),
     ("onnx", "fp16"),
@@ -55,7 +55,7 @@ def test_plain_client_reproduces_restorer_exactly(
     pytest.importorskip(fmt if fmt == "openvino" else "onnxruntime")
     directory, _ = exported("nafnet-tiny", fmt, precision)
     client = _plain_client(directory, tmp_path)
-    restorer = dcpt_sdk.Restorer(directory, backend=BACKEND[fmt])
+    restorer = dcpt_sdk.Restorer(directory, backend=get_format(fmt).backend)
     image = _image()
     expected = restorer.run(image)
     assert client["restored"].dtype == expected.dtype == np.uint8

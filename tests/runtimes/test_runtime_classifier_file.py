@@ -20,6 +20,7 @@ from torch import nn
 from dcpt_sdk.export import verify
 from dcpt_sdk.export.builders import classifier_precision
 from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.formats import get_format
 from dcpt_sdk.imaging import read_image
 from dcpt_sdk.restorer import Restorer
 from dcpt_sdk.runtimes import load_artifact
@@ -27,7 +28,6 @@ from dcpt_sdk.runtimes.base import ArtifactRuntime
 from dcpt_sdk.zoo.samples import SAMPLES_DIR
 
 slow = pytest.mark.slow
-MODULE = {"onnx": "onnxruntime", "openvino": "openvino"}
 CASES = [
     ("onnx", "fp32"),
     ("onnx", "fp16"),
@@ -67,7 +67,7 @@ def _natural_batch(spec: object) -> torch.Tensor:
 
 
 def _open(artifact, fmt: str, precision: str) -> ArtifactRuntime:  # type: ignore[no-untyped-def]
-    pytest.importorskip(MODULE[fmt], reason=f"the {fmt} extra is not installed")
+    pytest.importorskip(get_format(fmt).python_module, reason=f"the {fmt} extra is not installed")
     directory, info = artifact(fmt, precision)
     runtime = load_artifact(directory, info, "cpu")
     assert isinstance(runtime, ArtifactRuntime)
@@ -130,9 +130,9 @@ def test_infer_and_classify_takes_one_pass_where_the_precisions_agree(
 
 @pytest.mark.parametrize(("fmt", "precision"), CASES)
 def test_restorer_run_and_classify_gives_runs_image(artifact, fmt: str, precision: str) -> None:
-    pytest.importorskip(MODULE[fmt], reason=f"the {fmt} extra is not installed")
+    pytest.importorskip(get_format(fmt).python_module, reason=f"the {fmt} extra is not installed")
     directory, _ = artifact(fmt, precision)
-    restorer = Restorer(directory, backend=MODULE[fmt])
+    restorer = Restorer(directory, backend=get_format(fmt).backend)
     image = np.ascontiguousarray(read_image(SAMPLES_DIR / "chelsea.png").pixels[60:101, 90:147])
     for _ in range(2):  # OpenVINO: each file's static compile of this shape from here on
         restorer.run_and_classify(image)
@@ -155,7 +155,9 @@ def one_output(artifact, runtime_network: nn.Module, tmp_path_factory: pytest.Te
     built: dict[str, tuple[Path, object]] = {}
 
     def get(fmt: str) -> tuple[Path, object]:
-        pytest.importorskip(MODULE[fmt], reason=f"the {fmt} extra is not installed")
+        pytest.importorskip(
+            get_format(fmt).python_module, reason=f"the {fmt} extra is not installed"
+        )
         if fmt not in built:
             source, info = artifact(fmt, "fp32")
             directory = tmp_path_factory.mktemp(f"one-output-{fmt}") / "artifact"
@@ -185,7 +187,7 @@ def test_a_one_output_classifier_file_works_as_before(
     assert (model.calls, classifier.calls) == (1, 1)
     assert torch.equal(image, runtime.infer(x)) and torch.equal(got, runtime.classify_logits(x))
     runtime.close()
-    restorer = Restorer(directory, backend=MODULE[fmt])
+    restorer = Restorer(directory, backend=get_format(fmt).backend)
     pixels = (np.random.default_rng(2).random((30, 42, 3)) * 255).astype(np.uint8)
     restored, probabilities = restorer.run_and_classify(pixels)
     np.testing.assert_array_equal(restored, restorer.run(pixels))
