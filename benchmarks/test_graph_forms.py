@@ -5,11 +5,14 @@ The built-in default model at 512x512, batch 1, three forms of the same function
 - official: SimpleGate as a chunk of one convolution's output, upsamplers as 1x1 conv +
   PixelShuffle (megvii-research/NAFNet's formulation), what training and the torch backend run;
 - conv halves: each gate half by its own convolutions (archs/layers.conv_halves);
-- conv halves + export form: also each upsampler as one ConvTranspose: the whole export form
-  (RestorationNetwork.use_export_form), what every exported artifact holds.
+- conv halves + export form: also each upsampler as one ConvTranspose: the export form
+  (RestorationNetwork.use_export_form), what every exported artifact holds;
+- the export form + LayerNorm statistics by conv: also each LayerNorm2d's two channel means as
+  1x1 convolutions (layers.LayerNorm2d.conv_statistics), what export gives the targets in
+  export/api._CONV_STATISTICS (the last table compares it with the form before, per round);
 
-each on torch fp32 channels_last (2 threads), OpenVINO bf16 (static shape, LATENCY hint) and ONNX
-Runtime fp32 (2 threads). All nine calls alternate, round after round (this VM's speed drifts between runs), and each form's
+each on torch fp32 channels_last (2 threads), OpenVINO bf16 and fp32 (static shape, LATENCY hint)
+and ONNX Runtime fp32 (2 threads). All sixteen calls alternate, round after round (this VM's speed drifts between runs), and each form's
 output is checked against the official one first. Run alone:
 
     DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_graph_forms.py -m slow
@@ -35,6 +38,7 @@ import torch
 from torch import nn
 
 from dcpt_sdk.archs.nafnet.network import NAFBlock
+from dcpt_sdk.export.api import _CONV_STATISTICS
 from dcpt_sdk.export.inputs import sample_crops, to_batch
 from dcpt_sdk.user_cache import cpu_name
 
@@ -42,7 +46,9 @@ WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
 RESULTS = Path(__file__).parent / "results" / "graph_forms.md"
 SIDE = 512
 ROUNDS = 20
-FORMS = ["official", "conv halves", "conv halves + export form"]
+EXPORT_FORM = "conv halves + export form"
+CONV_STATISTICS = "export form + LayerNorm statistics by conv"
+FORMS = ["official", "conv halves", EXPORT_FORM, CONV_STATISTICS]
 
 
 def _forms() -> dict[str, nn.Module]:
@@ -56,7 +62,14 @@ def _forms() -> dict[str, nn.Module]:
             module.export_form = True  # the gates only, not the upsamplers
     exported = copy.deepcopy(official)
     exported.use_export_form()  # what every artifact holds
-    return {"official": official, "conv halves": halves, "conv halves + export form": exported}
+    by_conv = copy.deepcopy(official)
+    by_conv.use_export_form(conv_statistics=True)  # export/api._CONV_STATISTICS targets
+    return {
+        "official": official,
+        "conv halves": halves,
+        EXPORT_FORM: exported,
+        CONV_STATISTICS: by_conv,
+    }
 
 
 def _torch_call(module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
@@ -85,14 +98,14 @@ def _onnxruntime_call(path: Path) -> Callable[[np.ndarray], Any]:
     return lambda x: session.run(None, {"input": x})[0]
 
 
-def _openvino_call(path: Path) -> Callable[[np.ndarray], Any]:
+def _openvino_call(path: Path, hint: str) -> Callable[[np.ndarray], Any]:
     import openvino as ov
 
     core = ov.Core()
     model = core.read_model(str(path))
     model.reshape([1, 3, SIDE, SIDE])
     compiled = core.compile_model(
-        model, "CPU", {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+        model, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
     )
     request = compiled.create_infer_request()
 
@@ -125,7 +138,8 @@ def test_graph_forms(benchmark: Any) -> None:
             calls[(name, "torch fp32 channels_last")] = _torch_call(fast, x_last)
             path = _onnx_file(module, Path(folder), name)
             for backend, infer in (
-                ("OpenVINO bf16", _openvino_call(path)),
+                ("OpenVINO bf16", _openvino_call(path, "bf16")),
+                ("OpenVINO fp32", _openvino_call(path, "f32")),
                 ("ONNX Runtime fp32", _onnxruntime_call(path)),
             ):
                 calls[(name, backend)] = lambda f=infer: f(x.numpy())  # type: ignore[misc]
@@ -166,6 +180,24 @@ def _write(times: dict[tuple[str, str], list[float]]) -> None:
             base = statistics.median(times[("official", backend)])
             cells.append(f"{ms:.1f} ({base / ms:.2f}x)")
         lines.append(f"| {form} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"LayerNorm statistics by conv vs by ReduceMean (both the export form), per round "
+        f"({EXPORT_FORM} ms / {CONV_STATISTICS} ms): above 1 the convolutions are faster. "
+        "Export uses them for " + ", ".join(f"{f} {p}" for f, p in sorted(_CONV_STATISTICS)) + ".",
+        "",
+        "| backend | median ratio | interquartile range |",
+        "|---|---|---|",
+    ]
+    for backend in backends:
+        ratios = [
+            a / b
+            for a, b in zip(
+                times[(EXPORT_FORM, backend)], times[(CONV_STATISTICS, backend)], strict=True
+            )
+        ]
+        low, _, high = statistics.quantiles(ratios, n=4)
+        lines.append(f"| {backend} | {statistics.median(ratios):.2f}x | {low:.2f}-{high:.2f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     RESULTS.with_suffix(".json").write_text(

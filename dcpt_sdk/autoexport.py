@@ -41,8 +41,9 @@ _log = logging.getLogger("dcpt_sdk")
 # older dcpt-sdk of the same version string is exported afresh. 2: the classifier file returns
 # the logits and the restored image from one pass. 3: the gated blocks' convolutions are exported
 # as two halves (archs.layers.conv_halves), no channel Split. 4: the network's export form
-# (NAFNet's upsamplers as ConvTranspose).
-_EXPORT_LAYOUT = 4
+# (NAFNet's upsamplers as ConvTranspose). 5: LayerNorm statistics by 1x1 convolution on the
+# targets of export.api._CONV_STATISTICS.
+_EXPORT_LAYOUT = 5
 
 
 def enabled() -> bool:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from dcpt_sdk.archs.layers import LayerNorm2d
+
 StateDict = Mapping[str, torch.Tensor]
 ArchKind = Literal["restorer", "classifier"]
 # RestorationNetwork.classifier: a restorer's state dict carries its DCPT head under this root, so
@@ -66,19 +68,23 @@ class RestorationNetwork(nn.Module):
             raise RuntimeError("this network carries no degradation classifier")
         return self.classifier(self.forward_features(x))
 
-    def use_export_form(self) -> None:
+    def use_export_form(self, *, conv_statistics: bool = False) -> None:
         """Switch to the form of the graph that exports run fastest: the same function (same
         weights, same state dict, same outputs up to float rounding), other operators.
 
         Every submodule with an ``export_form`` attribute (False by default) gets it set: NAFNet's
         and Restormer's gates then compute each channel half with its own convolutions
         (layers.conv_halves) and NAFNet's upsamplers become one transposed convolution.
-        export() calls it on its own copy of the network; training and the torch backend keep
-        the official form (benchmarks/results/graph_forms.md: the export form is 1.3-1.5x faster
-        on OpenVINO bf16 and 1.1-1.3x on ONNX Runtime, and no faster on torch)."""
+        ``conv_statistics`` also has every LayerNorm2d take its channel means as 1x1
+        convolutions (faster on some runtimes and precisions only, so export() decides it per
+        target). export() calls it on its own copy of the network; training and the torch
+        backend keep the official form (benchmarks/results/graph_forms.md: the export form is
+        1.3-1.5x faster on OpenVINO bf16 and 1.1-1.3x on ONNX Runtime, and no faster on torch)."""
         for module in self.modules():
             if isinstance(getattr(module, "export_form", None), bool):
                 setattr(module, "export_form", True)  # noqa: B010 (nn.Module's typed setattr)
+            if isinstance(module, LayerNorm2d):
+                module.conv_statistics = conv_statistics
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,38 @@ def test_transformer_export_forms_compute_the_same_function(arch: str) -> None:
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(exported(x), net(x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [3, 16, 48])
+def test_layernorm_conv_statistics_equal_the_channel_reductions(channels: int) -> None:
+    """LayerNorm2d.conv_statistics: the channel means as 1x1 convolutions, the same function (and
+    the same gradients, though only exports use it)."""
+    import copy
+
+    from dcpt_sdk.archs.layers import LayerNorm2d
+
+    torch.manual_seed(0)
+    norm = LayerNorm2d(channels)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    by_conv = copy.deepcopy(norm)
+    by_conv.conv_statistics = True
+    x = (torch.randn(2, channels, 7, 11) * 3 + 1).requires_grad_()
+    expected, got = norm(x), by_conv(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    (grad_expected,) = torch.autograd.grad(expected.square().sum(), x)
+    (grad_got,) = torch.autograd.grad(got.square().sum(), x)
+    torch.testing.assert_close(grad_got, grad_expected, rtol=1e-4, atol=1e-4)
+    assert list(by_conv.state_dict()) == list(norm.state_dict())
+
+
+def test_export_form_sets_conv_statistics_only_when_asked() -> None:
+    from dcpt_sdk.archs.layers import LayerNorm2d
+    from dcpt_sdk.models import create_model
+
+    for asked in (False, True):
+        net = create_model("nafnet-tiny")
+        net.use_export_form(conv_statistics=asked)
+        norms = [m for m in net.modules() if isinstance(m, LayerNorm2d)]
+        assert norms and all(m.conv_statistics is asked for m in norms)

@@ -125,6 +125,81 @@ def test_exported_nafnet_has_no_channel_split_and_no_depth_to_space(tmp_path: Pa
         assert "ConvTranspose" in ops
 
 
+@pytest.mark.parametrize(
+    ("fmt", "precision", "by_conv"),
+    [
+        ("onnx", "fp32", True),
+        ("onnx", "fp16", False),
+        ("openvino", "bf16", True),
+        ("openvino", "fp32", False),
+    ],
+)
+def test_layernorm_statistics_form_follows_the_target(
+    tmp_path: Path, fmt: str, precision: str, by_conv: bool
+) -> None:
+    """export/api._CONV_STATISTICS: channel means as 1x1 convolutions (one output channel) where
+    that measured faster (ONNX Runtime fp32, OpenVINO bf16), ReduceMean over the channels
+    elsewhere (fp16 keeps its fp32 islands, found by that pattern); the restorer and the
+    classifier file alike. The artifact still passed its verification against torch."""
+    from _export_nets import tiny_network
+
+    from dcpt_sdk.export import export
+
+    pytest.importorskip("openvino" if fmt == "openvino" else "onnxruntime")
+    info = export(tiny_network("nafnet-tiny", classifier=True), fmt, precision, tmp_path / "a")
+    assert info.classifier_file is not None
+    for name in (info.model_file, info.classifier_file):
+        counts = _layernorm_statistics(tmp_path / "a" / name)
+        assert counts["channel ReduceMean"] == (0 if by_conv else counts["LayerNorm2d"] * 2)
+        assert counts["one-channel Conv"] == (counts["LayerNorm2d"] * 2 if by_conv else 0)
+
+
+def _layernorm_statistics(path: Path) -> dict[str, int]:
+    """Counts in an exported file: its LayerNorm2d modules (by the Sqrt each one holds), channel
+    ReduceMeans (axes [1]) and convolutions with one output channel."""
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        model = ov.Core().read_model(str(path))
+        ops = list(model.get_ops())
+        sqrt = sum(op.get_type_name() == "Sqrt" for op in ops)
+        reduce = sum(
+            op.get_type_name() == "ReduceMean"
+            and list(op.input_value(1).get_node().get_vector()) == [1]
+            for op in ops
+        )
+        conv = sum(
+            op.get_type_name() == "Convolution" and op.input(1).get_partial_shape()[0] == 1
+            for op in ops
+        )
+        return {"LayerNorm2d": sqrt, "channel ReduceMean": reduce, "one-channel Conv": conv}
+    graph = onnx.load(str(path)).graph
+    weights = {init.name: list(init.dims) for init in graph.initializer}
+    constants = {
+        out: onnx.numpy_helper.to_array(attr.t).shape
+        for node in graph.node
+        if node.op_type == "Constant"
+        for attr in node.attribute
+        for out in node.output
+    }
+
+    def out_channels(node: onnx.NodeProto) -> int | None:
+        shape = weights.get(node.input[1]) or list(constants.get(node.input[1], ()))
+        return shape[0] if shape else None
+
+    def axes(node: onnx.NodeProto) -> list[int]:
+        for attr in node.attribute:
+            if attr.name == "axes":
+                return list(attr.ints)
+        return []
+
+    return {
+        "LayerNorm2d": sum(n.op_type == "Sqrt" for n in graph.node),
+        "channel ReduceMean": sum(n.op_type == "ReduceMean" and axes(n) == [1] for n in graph.node),
+        "one-channel Conv": sum(n.op_type == "Conv" and out_channels(n) == 1 for n in graph.node),
+    }
+
+
 def test_metadata_is_replaced_not_duplicated(loud) -> None:
     _, model = loud
     onnx_export.set_metadata(model, {"format": "onnx", "precision": "fp32", "spec": {"arch": "x"}})
