@@ -71,8 +71,8 @@ class _ClassifierGraph(nn.Module):
 
 # The targets whose LayerNorm2d channel means export as 1x1 convolutions (layers.LayerNorm2d):
 # measured side by side on the default model at 512x512 (benchmarks/test_graph_forms.py, AMD EPYC
-# with avx512_bf16, no AMX), OpenVINO bf16 ran 1.12x and ONNX Runtime fp32 1.2x faster that way,
-# OpenVINO fp32 0.87x. Everywhere else ReduceMean stays: fp16 artifacts keep the normalisation in
+# with avx512_bf16, no AMX), OpenVINO bf16 ran 1.10-1.14x and ONNX Runtime fp32 1.09-1.21x faster
+# that way, OpenVINO fp32 0.87-0.97x. Everywhere else ReduceMean stays: fp16 artifacts keep the normalisation in
 # fp32 islands found by its ReduceMean pattern (export/onnx.py), int8 ones keep the statistics
 # out of quantization the same way, and TensorRT cannot be measured here (no machine has it).
 _CONV_STATISTICS = frozenset({("openvino", "bf16"), ("onnx", "fp32")})

@@ -24,9 +24,9 @@ class LayerNorm2d(nn.Module):
     centred square, as 1x1 convolutions with a constant 1/C weight (one output channel) instead
     of ReduceMean over the channel axis. Same function, other operators: on the default model at
     512x512 OpenVINO bf16 ran its channel ReduceMeans at ~4 GB/s (25% of its time; the
-    16-channel full-resolution ones dominate) and the convolution form 1.12x faster overall; ONNX
-    Runtime fp32 1.2x faster; OpenVINO fp32 0.87x, so export chooses it per target
-    (export/api.py, benchmarks/results/graph_forms.md).
+    16-channel full-resolution ones dominate), and the convolution form ran 1.10-1.14x faster
+    overall, ONNX Runtime fp32 1.09-1.21x, OpenVINO fp32 0.87-0.97x (interleaved runs), so export
+    chooses it per target (export/api.py, benchmarks/results/graph_forms.md).
     """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
