@@ -8,6 +8,12 @@ reports the medians, the spread and the ratio of every round. A short pause befo
 the other runtime's worker threads go idle (libgomp and TBB spin for a while after a call), so
 neither call runs against the other's spinning threads.
 
+Each round also times one 2048x2048 torch matmul, in bf16 where the CPU computes bf16 natively
+(fp32 elsewhere): the machine's peak at that moment. auto's share of the peak is then taken per
+round (its GFLOP/s over the matmul's of the same round), so a slow spell lowers both sides of the
+fraction instead of one, and also against the best matmul of the whole run (the conservative
+figure: contention can only lower it).
+
     DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_auto_vs_torch.py -m slow
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 DCPT_WRITE_RESULTS=1 .venv/bin/pytest ... -m slow
 
@@ -31,9 +37,13 @@ import numpy as np
 import pytest
 import torch
 
+from dcpt_sdk import zoo
+from dcpt_sdk.autoexport import cpu_has_native_bf16
+from dcpt_sdk.checkpoint import load_model
 from dcpt_sdk.export.inputs import sample_crops
 from dcpt_sdk.metrics import psnr
 from dcpt_sdk.restorer import Restorer
+from dcpt_sdk.train.ship import flops_at
 from dcpt_sdk.user_cache import cpu_name
 
 WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
@@ -41,6 +51,7 @@ RESULTS = Path(__file__).parent / "results" / "auto_vs_torch.md"
 SIDE = 512
 ROUNDS = 15
 PAUSE_S = 0.2  # before each call: the other runtime's threads stop spinning
+PEAK_SIDE = 2048  # the matmul that measures the machine's peak: 2 * 2048^3 FLOPs
 
 
 def _environment() -> str:
@@ -63,18 +74,35 @@ def test_auto_vs_torch_fp32(benchmark: Any, tmp_path: Path, monkeypatch: Any) ->
     # The figure only counts if auto's output is one the floor admits (int8's 38 dB at the least).
     agreement = psnr(auto.run(photo), baseline.run(photo))
     assert agreement >= 38.0, f"auto's output is {agreement:.1f} dB from torch fp32"
-    times: dict[str, list[float]] = {"torch": [], "auto": []}
+    peak_precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    dtype = torch.bfloat16 if peak_precision == "bf16" else torch.float32
+    a, b = (torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype) for _ in range(2))
+    torch.matmul(a, b)  # warm-up
+    calls = (
+        ("torch", lambda: baseline.run(photo)),
+        ("auto", lambda: auto.run(photo)),
+        ("peak", lambda: torch.matmul(a, b)),
+    )
+    times: dict[str, list[float]] = {name: [] for name, _ in calls}
 
     def one_round() -> None:
-        for name, restorer in (("torch", baseline), ("auto", auto)):
+        for name, call in calls:
             time.sleep(PAUSE_S)
             start = time.perf_counter()
-            restorer.run(photo)
+            call()
             times[name].append((time.perf_counter() - start) * 1000.0)
 
     benchmark.group = f"auto vs torch fp32, {SIDE}x{SIDE}, one round = one call of each"
     benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     ratios = [t / a for t, a in zip(times["torch"], times["auto"], strict=True)]
+    model_flops = flops_at(load_model(zoo.model_path("default")), SIDE)
+    peak_flops = 2 * PEAK_SIDE**3
+    # auto's share of the peak: (model FLOPs / auto time) / (matmul FLOPs / matmul time).
+    shares = [
+        model_flops * m / (peak_flops * t)
+        for t, m in zip(times["auto"], times["peak"], strict=True)
+    ]
+    best_peak_gflops = peak_flops / (min(times["peak"]) / 1000) / 1e9
     facts = {
         "environment": _environment(),
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
@@ -88,6 +116,15 @@ def test_auto_vs_torch_fp32(benchmark: Any, tmp_path: Path, monkeypatch: Any) ->
         "auto_ms": times["auto"],
         "ratios": ratios,
         "psnr_vs_torch_fp32": agreement,
+        "peak_precision": peak_precision,
+        "peak_ms": times["peak"],
+        "model_gflop": model_flops / 1e9,
+        "auto_share_of_peak_per_round": shares,
+        "best_peak_gflop_per_s": best_peak_gflops,
+        "auto_share_of_best_peak": model_flops
+        / (statistics.median(times["auto"]) / 1000)
+        / 1e9
+        / best_peak_gflops,
         "load_average_at_end": os.getloadavg()[0],
     }
     baseline.close()
@@ -110,6 +147,25 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} (IQR {quartiles[0]:.1f}-{quartiles[2]:.1f})"
 
 
+def _share(f: dict[str, Any]) -> str:
+    shares = f.get("auto_share_of_peak_per_round")
+    if not shares:
+        return "-"  # a section written before the peak was timed
+    return (
+        f"{statistics.median(shares):.0%} ({min(shares):.0%}-{max(shares):.0%}) of "
+        f"{f['peak_precision']}"
+    )
+
+
+def _best_share(f: dict[str, Any]) -> str:
+    if "best_peak_gflop_per_s" not in f:
+        return "-"
+    return (
+        f"{f['auto_share_of_best_peak']:.0%} of {f['best_peak_gflop_per_s']:.0f} GFLOP/s "
+        f"{f['peak_precision']} ({f['model_gflop']:.1f} GFLOP per image)"
+    )
+
+
 def _table(sections: dict[str, dict[str, Any]]) -> str:
     lines = [
         f'# Restorer(backend="auto") vs the torch backend (fp32), {SIDE}x{SIDE}, image in -> out',
@@ -120,8 +176,9 @@ def _table(sections: dict[str, dict[str, Any]]) -> str:
         "environment (glibc malloc tuning); compare within a section.",
         "",
         "| environment | CPU | auto chose | torch fp32 ms | auto ms | torch / auto (median) | "
-        "per-round ratio min-max |",
-        "|---|---|---|---|---|---|---|",
+        "per-round ratio min-max | auto's share of the peak, per round: median (min-max) | "
+        "auto's median against the run's best matmul |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, f in sorted(sections.items()):
         label = (
@@ -131,7 +188,7 @@ def _table(sections: dict[str, dict[str, Any]]) -> str:
             f"| {label} | {f['cpu']}, {f['torch_threads']} torch threads | {f['auto_chose']} | "
             f"{_spread(f['torch_ms'])} | {_spread(f['auto_ms'])} | "
             f"{statistics.median(f['ratios']):.2f}x | "
-            f"{min(f['ratios']):.2f}-{max(f['ratios']):.2f} |"
+            f"{min(f['ratios']):.2f}-{max(f['ratios']):.2f} | {_share(f)} | {_best_share(f)} |"
         )
     lines += ["", "What auto measured when it chose (per environment):", ""]
     lines += [f"- {name}: {f['auto_summary']}" for name, f in sorted(sections.items())]

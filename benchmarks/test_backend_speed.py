@@ -9,7 +9,8 @@ configurations are compared within one run, never across runs. Run alone:
 and read benchmarks/results/backend_speed.{md,json,png}: median ms per call at batch 1, the PSNR
 of each backend's output against torch fp32 on the same natural input, the model's FLOPs
 (torch.utils.flop_counter) per second achieved, and that as a share of this machine's peak,
-measured in the same run as a large torch matmul in fp32 and in bf16 (rows "peak ..."). 2048x2048
+measured in the same run as a large torch matmul in fp32 and in bf16 (rows "peak ...": the best
+call, sampled before the first backend and after the last, the higher kept). 2048x2048
 goes through the Restorer's tiling. The results are (re)written only when DCPT_WRITE_RESULTS=1
 (`make bench`), so a plain test run never rewrites tracked results. DCPT_BENCH_MODEL picks
 another model (a zoo name, a checkpoint, or "nafnet-tiny"). The "auto" row measures afresh (a
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -200,17 +202,44 @@ def _measure(
         _medians[(label, size)] = stats.stats.median * 1000.0
 
 
+def _matmul_pair(precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    return torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype), torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype)
+
+
+def _record_peak(precision: str, best_seconds: float) -> None:
+    """Keep the highest throughput seen in the run. Why the best call, and sampled at both ends
+    of the run: on a shared VM a contended moment makes the matmul slower, and a low peak would
+    inflate every row's share of it (one run measured 266 GFLOP/s bf16 at its end against
+    369-415 in others); the peak is what the machine can do, so contention may only lower the
+    shares, never raise them."""
+    gflops = 2 * PEAK_SIDE**3 / best_seconds / 1e9
+    _peaks[precision] = max(_peaks.get(precision, 0.0), gflops)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _peak_at_start() -> None:
+    """The first peak sample, before any backend is timed (test_machine_peak takes the last)."""
+    for precision in ("fp32", "bf16"):
+        a, b = _matmul_pair(precision)
+        torch.matmul(a, b)  # warm-up
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.matmul(a, b)
+            times.append(time.perf_counter() - start)
+        _record_peak(precision, min(times))
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_machine_peak(benchmark: Any, precision: str) -> None:
     """This machine's matmul throughput in the same run: what "close to the limit" means."""
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    a = torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype)
-    b = torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype)
+    a, b = _matmul_pair(precision)
     benchmark.group = "machine peak (torch matmul)"
     benchmark.pedantic(torch.matmul, args=(a, b), rounds=5, iterations=1, warmup_rounds=1)
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
-        _peaks[precision] = 2 * PEAK_SIDE**3 / stats.stats.median / 1e9
+        _record_peak(precision, stats.stats.min)
 
 
 def _flops(size: int) -> float:
@@ -273,7 +302,8 @@ def _table() -> str:
         "",
         f"CPU: {cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}. "
         "Written by benchmarks/test_backend_speed.py; compare rows of one run only.",
-        f"Machine peak in this run ({PEAK_SIDE}x{PEAK_SIDE} torch matmul): {peaks or 'not run'}. "
+        f"Machine peak in this run ({PEAK_SIDE}x{PEAK_SIDE} torch matmul, the best call of the "
+        f"samples before the first backend and after the last): {peaks or 'not run'}. "
         f"Model FLOPs at 512x512: {_flops(512) / 1e9:.1f} GFLOP (torch.utils.flop_counter).",
         "",
         header,
