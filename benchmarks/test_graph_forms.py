@@ -9,7 +9,7 @@ The built-in default model at 512x512, batch 1, three forms of the same function
   (RestorationNetwork.use_export_form), what every exported artifact holds;
 - the export form + LayerNorm statistics by conv: also each LayerNorm2d's two channel means as
   1x1 convolutions (layers.LayerNorm2d.conv_statistics), what export gives the targets in
-  export/api._CONV_STATISTICS (the last table compares it with the form before, per round);
+  the formats table's conv_statistics (the last table compares it with the form before, per round);
 
 each on torch fp32 channels_last (2 threads), OpenVINO bf16 and fp32 (static shape, LATENCY hint)
 and ONNX Runtime fp32 (2 threads). All sixteen calls alternate, round after round (this VM's speed drifts between runs), and each form's
@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 from dcpt_sdk.archs.nafnet.network import NAFBlock
-from dcpt_sdk.export.api import _CONV_STATISTICS
 from dcpt_sdk.export.inputs import sample_crops, to_batch
+from dcpt_sdk.formats import FORMATS
 from dcpt_sdk.user_cache import cpu_name
 
 WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
@@ -63,7 +63,7 @@ def _forms() -> dict[str, nn.Module]:
     exported = copy.deepcopy(official)
     exported.use_export_form()  # what every artifact holds
     by_conv = copy.deepcopy(official)
-    by_conv.use_export_form(conv_statistics=True)  # export/api._CONV_STATISTICS targets
+    by_conv.use_export_form(conv_statistics=True)  # the formats table's conv_statistics targets
     return {
         "official": official,
         "conv halves": halves,
@@ -184,7 +184,9 @@ def _write(times: dict[tuple[str, str], list[float]]) -> None:
         "",
         f"LayerNorm statistics by conv vs by ReduceMean (both the export form), per round "
         f"({EXPORT_FORM} ms / {CONV_STATISTICS} ms): above 1 the convolutions are faster. "
-        "Export uses them for " + ", ".join(f"{f} {p}" for f, p in sorted(_CONV_STATISTICS)) + ".",
+        "Export uses them for "
+        + ", ".join(f"{f.name} {p}" for f in FORMATS for p in f.conv_statistics)
+        + ".",
         "",
         "| backend | median ratio | interquartile range |",
         "|---|---|---|",

@@ -42,7 +42,7 @@ _log = logging.getLogger("dcpt_sdk")
 # the logits and the restored image from one pass. 3: the gated blocks' convolutions are exported
 # as two halves (archs.layers.conv_halves), no channel Split. 4: the network's export form
 # (NAFNet's upsamplers as ConvTranspose). 5: LayerNorm statistics by 1x1 convolution on the
-# targets of export.api._CONV_STATISTICS.
+# targets the formats table names (Format.conv_statistics).
 _EXPORT_LAYOUT = 5
 
 

@@ -71,6 +71,13 @@ class Format:
         cli_alias: a shorter dcpt-export flag besides --<name> ("--trt"), or "".
         auto_export: precisions ``backend="auto"`` exports a built-in model to once, into the
             user cache (dcpt_sdk/autoexport.py), on CPUs.
+        conv_statistics: precisions whose exports take every LayerNorm2d's channel means as 1x1
+            convolutions instead of ReduceMean (archs.layers.LayerNorm2d.conv_statistics): where
+            that measured faster on the default model at 512x512 (benchmarks/test_graph_forms.py;
+            AMD EPYC with avx512_bf16, no AMX: OpenVINO bf16 1.10-1.14x, ONNX Runtime fp32
+            1.09-1.21x, OpenVINO fp32 0.87-0.97x). fp16 and int8 keep ReduceMean: their fp32
+            islands and quantization exclusions are found by its pattern (export/onnx.py,
+            export/quantize.py); TensorRT keeps it (no machine here has TensorRT to measure).
         triton: how Triton serves it, or None when it cannot.
     """
 
@@ -92,6 +99,7 @@ class Format:
     verify_device: str = "cpu"
     cli_alias: str = ""
     auto_export: tuple[Precision, ...] = ()
+    conv_statistics: tuple[Precision, ...] = ()
     triton: TritonModel | None = None
 
     @property
@@ -131,6 +139,7 @@ FORMATS: tuple[Format, ...] = (
         export_options=("opset", "slim", "calib", "calib_count", "export_size", "dynamo"),
         export_requires=_ONNX_PIPELINE,
         auto_export=("fp32",),
+        conv_statistics=("fp32",),
         triton=TritonModel(
             "onnxruntime",
             "onnxruntime_onnx",
@@ -156,6 +165,7 @@ FORMATS: tuple[Format, ...] = (
         int8_requires=("nncf",),
         # bf16 is exported only where the CPU computes it natively (autoexport checks).
         auto_export=("fp32", "bf16"),
+        conv_statistics=("bf16",),
         triton=TritonModel(
             "openvino", "", "KIND_CPU", "model.xml", "dcpt_sdk.export.triton:read_openvino_io"
         ),

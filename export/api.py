@@ -69,15 +69,6 @@ class _ClassifierGraph(nn.Module):
         return logits, restored
 
 
-# The targets whose LayerNorm2d channel means export as 1x1 convolutions (layers.LayerNorm2d):
-# measured side by side on the default model at 512x512 (benchmarks/test_graph_forms.py, AMD EPYC
-# with avx512_bf16, no AMX), OpenVINO bf16 ran 1.10-1.14x and ONNX Runtime fp32 1.09-1.21x faster
-# that way, OpenVINO fp32 0.87-0.97x. Everywhere else ReduceMean stays: fp16 artifacts keep the normalisation in
-# fp32 islands found by its ReduceMean pattern (export/onnx.py), int8 ones keep the statistics
-# out of quantization the same way, and TensorRT cannot be measured here (no machine has it).
-_CONV_STATISTICS = frozenset({("openvino", "bf16"), ("onnx", "fp32")})
-
-
 def _check_options(fmt: Format, precision: str, options: Mapping[str, Any]) -> None:
     unknown = sorted(set(options) - set(fmt.export_options))
     if unknown:
@@ -299,7 +290,7 @@ def export(
     network = copy.deepcopy(_resolve_model(model)).float().cpu().eval()
     if isinstance(network, RestorationNetwork):
         # Same function, the operators the runtimes run fastest.
-        network.use_export_form(conv_statistics=(fmt.name, checked) in _CONV_STATISTICS)
+        network.use_export_form(conv_statistics=checked in fmt.conv_statistics)
     spec = spec_of(network)
     build_options = BuildOptions.from_options(spec, fmt, options)
     target = Path(output_dir) if output_dir is not None else _default_output_dir(spec, fmt, checked)

@@ -26,7 +26,8 @@ class LayerNorm2d(nn.Module):
     512x512 OpenVINO bf16 ran its channel ReduceMeans at ~4 GB/s (25% of its time; the
     16-channel full-resolution ones dominate), and the convolution form ran 1.10-1.14x faster
     overall, ONNX Runtime fp32 1.09-1.21x, OpenVINO fp32 0.87-0.97x (interleaved runs), so export
-    chooses it per target (export/api.py, benchmarks/results/graph_forms.md).
+    chooses it per target (Format.conv_statistics in dcpt_sdk/formats.py,
+    benchmarks/results/graph_forms.md).
     """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:

@@ -137,7 +137,7 @@ def test_exported_nafnet_has_no_channel_split_and_no_depth_to_space(tmp_path: Pa
 def test_layernorm_statistics_form_follows_the_target(
     tmp_path: Path, fmt: str, precision: str, by_conv: bool
 ) -> None:
-    """export/api._CONV_STATISTICS: channel means as 1x1 convolutions (one output channel) where
+    """Format.conv_statistics (the formats table): channel means as 1x1 convolutions (one output channel) where
     that measured faster (ONNX Runtime fp32, OpenVINO bf16), ReduceMean over the channels
     elsewhere (fp16 keeps its fp32 islands, found by that pattern); the restorer and the
     classifier file alike. The artifact still passed its verification against torch."""
