@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import machine_peak
 import numpy as np
 import pytest
 import torch
@@ -51,7 +52,6 @@ RESULTS = Path(__file__).parent / "results" / "auto_vs_torch.md"
 SIDE = 512
 ROUNDS = 15
 PAUSE_S = 0.2  # before each call: the other runtime's threads stop spinning
-PEAK_SIDE = 2048  # the matmul that measures the machine's peak: 2 * 2048^3 FLOPs
 
 
 def _environment() -> str:
@@ -75,8 +75,7 @@ def test_auto_vs_torch_fp32(benchmark: Any, tmp_path: Path, monkeypatch: Any) ->
     agreement = psnr(auto.run(photo), baseline.run(photo))
     assert agreement >= 38.0, f"auto's output is {agreement:.1f} dB from torch fp32"
     peak_precision = "bf16" if cpu_has_native_bf16() else "fp32"
-    dtype = torch.bfloat16 if peak_precision == "bf16" else torch.float32
-    a, b = (torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype) for _ in range(2))
+    a, b = machine_peak.operands(peak_precision)
     torch.matmul(a, b)  # warm-up
     calls = (
         ("torch", lambda: baseline.run(photo)),
@@ -96,13 +95,12 @@ def test_auto_vs_torch_fp32(benchmark: Any, tmp_path: Path, monkeypatch: Any) ->
     benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     ratios = [t / a for t, a in zip(times["torch"], times["auto"], strict=True)]
     model_flops = flops_at(load_model(zoo.model_path("default")), SIDE)
-    peak_flops = 2 * PEAK_SIDE**3
     # auto's share of the peak: (model FLOPs / auto time) / (matmul FLOPs / matmul time).
     shares = [
-        model_flops * m / (peak_flops * t)
+        model_flops * m / (machine_peak.FLOPS * t)
         for t, m in zip(times["auto"], times["peak"], strict=True)
     ]
-    best_peak_gflops = peak_flops / (min(times["peak"]) / 1000) / 1e9
+    best_peak_gflops = machine_peak.gflop_per_s(min(times["peak"]) / 1000)
     facts = {
         "environment": _environment(),
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),

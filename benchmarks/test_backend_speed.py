@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import machine_peak
 import pytest
 import torch
 
@@ -37,7 +38,6 @@ from dcpt_sdk.user_cache import cpu_name
 MODEL = os.environ.get("DCPT_BENCH_MODEL", "default")
 WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
 RESULTS = Path(__file__).parent / "results" / "backend_speed.md"
-PEAK_SIDE = 2048  # the matmul that measures the machine's peak: 2 * 2048^3 FLOPs
 # (label, format or None for torch, precision)
 CONFIGS = [
     ("torch fp32", None, "fp32"),
@@ -59,7 +59,7 @@ TILED = 2048  # through Restorer tiles of 512 (torch fp32 and auto only: seconds
 
 _medians: dict[tuple[str, int], float] = {}
 _psnr: dict[tuple[str, int], float] = {}
-_peaks: dict[str, float] = {}  # precision -> GFLOP/s of a PEAK_SIDE matmul
+_peaks: dict[str, float] = {}  # precision -> GFLOP/s of the machine_peak matmul
 
 
 def _network() -> torch.nn.Module:
@@ -202,26 +202,20 @@ def _measure(
         _medians[(label, size)] = stats.stats.median * 1000.0
 
 
-def _matmul_pair(precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    return torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype), torch.rand(PEAK_SIDE, PEAK_SIDE).to(dtype)
-
-
 def _record_peak(precision: str, best_seconds: float) -> None:
     """Keep the highest throughput seen in the run. Why the best call, and sampled at both ends
     of the run: on a shared VM a contended moment makes the matmul slower, and a low peak would
     inflate every row's share of it (one run measured 266 GFLOP/s bf16 at its end against
     369-415 in others); the peak is what the machine can do, so contention may only lower the
     shares, never raise them."""
-    gflops = 2 * PEAK_SIDE**3 / best_seconds / 1e9
-    _peaks[precision] = max(_peaks.get(precision, 0.0), gflops)
+    _peaks[precision] = max(_peaks.get(precision, 0.0), machine_peak.gflop_per_s(best_seconds))
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _peak_at_start() -> None:
     """The first peak sample, before any backend is timed (test_machine_peak takes the last)."""
     for precision in ("fp32", "bf16"):
-        a, b = _matmul_pair(precision)
+        a, b = machine_peak.operands(precision)
         torch.matmul(a, b)  # warm-up
         times = []
         for _ in range(5):
@@ -234,7 +228,7 @@ def _peak_at_start() -> None:
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_machine_peak(benchmark: Any, precision: str) -> None:
     """This machine's matmul throughput in the same run: what "close to the limit" means."""
-    a, b = _matmul_pair(precision)
+    a, b = machine_peak.operands(precision)
     benchmark.group = "machine peak (torch matmul)"
     benchmark.pedantic(torch.matmul, args=(a, b), rounds=5, iterations=1, warmup_rounds=1)
     stats = getattr(benchmark, "stats", None)
@@ -302,7 +296,7 @@ def _table() -> str:
         "",
         f"CPU: {cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}. "
         "Written by benchmarks/test_backend_speed.py; compare rows of one run only.",
-        f"Machine peak in this run ({PEAK_SIDE}x{PEAK_SIDE} torch matmul, the best call of the "
+        f"Machine peak in this run ({machine_peak.SIDE}x{machine_peak.SIDE} torch matmul, the best call of the "
         f"samples before the first backend and after the last): {peaks or 'not run'}. "
         f"Model FLOPs at 512x512: {_flops(512) / 1e9:.1f} GFLOP (torch.utils.flop_counter).",
         "",
