@@ -42,8 +42,9 @@ _log = logging.getLogger("dcpt_sdk")
 # the logits and the restored image from one pass. 3: the gated blocks' convolutions are exported
 # as two halves (archs.layers.conv_halves), no channel Split. 4: the network's export form
 # (NAFNet's upsamplers as ConvTranspose). 5: LayerNorm statistics by 1x1 convolution on the
-# targets the formats table names (Format.conv_statistics).
-_EXPORT_LAYOUT = 5
+# targets the formats table names (Format.conv_statistics). 6: on those targets, maps of up to 32
+# channels centred by one C x C convolution (archs.layers.CENTRE_BY_CONV_MAX_CHANNELS).
+_EXPORT_LAYOUT = 6
 
 
 def enabled() -> bool:

@@ -71,8 +71,9 @@ class Format:
         cli_alias: a shorter dcpt-export flag besides --<name> ("--trt"), or "".
         auto_export: precisions ``backend="auto"`` exports a built-in model to once, into the
             user cache (dcpt_sdk/autoexport.py), on CPUs.
-        conv_statistics: precisions whose exports take every LayerNorm2d's channel means as 1x1
-            convolutions instead of ReduceMean (archs.layers.LayerNorm2d.conv_statistics): where
+        conv_statistics: precisions whose exports take every LayerNorm2d's channel statistics as
+            1x1 convolutions instead of ReduceMean (archs.layers.LayerNorm2d.conv_statistics;
+            maps of up to 32 channels are centred by one C x C convolution): where
             that measured faster on the default model at 512x512 (benchmarks/test_graph_forms.py;
             AMD EPYC with avx512_bf16, no AMX: OpenVINO bf16 1.10-1.14x, ONNX Runtime fp32
             1.09-1.21x, OpenVINO fp32 0.87-0.97x). fp16 and int8 keep ReduceMean: their fp32

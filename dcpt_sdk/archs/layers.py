@@ -8,7 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm2d", "conv_halves", "gate_halves"]
+__all__ = ["CENTRE_BY_CONV_MAX_CHANNELS", "LayerNorm2d", "conv_halves", "gate_halves"]
+
+# The widest map whose LayerNorm an export centres with a C x C convolution (LayerNorm2d).
+CENTRE_BY_CONV_MAX_CHANNELS = 32
 
 
 class LayerNorm2d(nn.Module):
@@ -28,6 +31,15 @@ class LayerNorm2d(nn.Module):
     overall, ONNX Runtime fp32 1.09-1.21x, OpenVINO fp32 0.87-0.97x (interleaved runs), so export
     chooses it per target (Format.conv_statistics in dcpt_sdk/formats.py,
     benchmarks/results/graph_forms.md).
+
+    ``centre_by_conv`` (set with it by use_export_form on maps of at most
+    CENTRE_BY_CONV_MAX_CHANNELS channels) centres the map by one C x C 1x1 convolution (weight
+    I - 1/C) instead of subtracting the mean map from it: OpenVINO runs
+    that subtraction, a one-channel map broadcast over the channels, as its own elementwise pass
+    over the full-resolution map, slower than the small convolution (the default model's 16- and
+    32-channel levels; OpenVINO bf16 1.085x per round, interquartile 1.02-1.15, ONNX Runtime fp32
+    unchanged, 1.03x). Wider maps keep the subtraction: the C x C convolution's FLOPs grow with C
+    and at 64 and 128 channels cost more than they save.
     """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
@@ -37,13 +49,20 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
         self.channels = channels
         self.conv_statistics = False
+        self.centre_by_conv = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = self._channel_mean(x)
-        centred = x - mean
+        centred = self._centred(x)
         var = self._channel_mean(centred.pow(2))
         y = centred / torch.sqrt(var + self.eps)
         return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+    def _centred(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.centre_by_conv:
+            return x - self._channel_mean(x)
+        c = self.channels
+        centring = (torch.eye(c, dtype=x.dtype) - 1.0 / c).view(c, c, 1, 1)
+        return F.conv2d(x, centring.to(x.device))
 
     def _channel_mean(self, x: torch.Tensor) -> torch.Tensor:
         if not self.conv_statistics:

@@ -93,7 +93,7 @@ def test_transformer_export_forms_compute_the_same_function(arch: str) -> None:
         torch.testing.assert_close(exported(x), net(x), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("channels", [3, 16, 48])
+@pytest.mark.parametrize("channels", [3, 16, 32, 48])
 def test_layernorm_conv_statistics_equal_the_channel_reductions(channels: int) -> None:
     """LayerNorm2d.conv_statistics: the channel means as 1x1 convolutions, the same function (and
     the same gradients, though only exports use it)."""
@@ -106,23 +106,30 @@ def test_layernorm_conv_statistics_equal_the_channel_reductions(channels: int) -
     with torch.no_grad():
         norm.weight.normal_()
         norm.bias.normal_()
-    by_conv = copy.deepcopy(norm)
-    by_conv.conv_statistics = True
     x = (torch.randn(2, channels, 7, 11) * 3 + 1).requires_grad_()
-    expected, got = norm(x), by_conv(x)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    expected = norm(x)
     (grad_expected,) = torch.autograd.grad(expected.square().sum(), x)
-    (grad_got,) = torch.autograd.grad(got.square().sum(), x)
-    torch.testing.assert_close(grad_got, grad_expected, rtol=1e-4, atol=1e-4)
-    assert list(by_conv.state_dict()) == list(norm.state_dict())
+    for centre_by_conv in (False, True):  # the mean subtracted, or centred by a C x C conv
+        by_conv = copy.deepcopy(norm)
+        by_conv.conv_statistics, by_conv.centre_by_conv = True, centre_by_conv
+        got = by_conv(x)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        (grad_got,) = torch.autograd.grad(got.square().sum(), x)
+        torch.testing.assert_close(grad_got, grad_expected, rtol=1e-4, atol=1e-4)
+        assert list(by_conv.state_dict()) == list(norm.state_dict())
 
 
 def test_export_form_sets_conv_statistics_only_when_asked() -> None:
-    from dcpt_sdk.archs.layers import LayerNorm2d
+    from dcpt_sdk.archs.layers import CENTRE_BY_CONV_MAX_CHANNELS, LayerNorm2d
     from dcpt_sdk.models import create_model
 
     for asked in (False, True):
-        net = create_model("nafnet-tiny")
+        net = create_model("nafnet", width=16, enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1])
         net.use_export_form(conv_statistics=asked)
         norms = [m for m in net.modules() if isinstance(m, LayerNorm2d)]
         assert norms and all(m.conv_statistics is asked for m in norms)
+        # Centred by a C x C convolution up to 32 channels only (16 and 32 here; 64, 128 not).
+        assert {m.channels for m in norms} == {16, 32, 64, 128}
+        assert all(
+            m.centre_by_conv is (asked and m.channels <= CENTRE_BY_CONV_MAX_CHANNELS) for m in norms
+        )

@@ -137,10 +137,12 @@ def test_exported_nafnet_has_no_channel_split_and_no_depth_to_space(tmp_path: Pa
 def test_layernorm_statistics_form_follows_the_target(
     tmp_path: Path, fmt: str, precision: str, by_conv: bool
 ) -> None:
-    """Format.conv_statistics (the formats table): channel means as 1x1 convolutions (one output channel) where
-    that measured faster (ONNX Runtime fp32, OpenVINO bf16), ReduceMean over the channels
-    elsewhere (fp16 keeps its fp32 islands, found by that pattern); the restorer and the
-    classifier file alike. The artifact still passed its verification against torch."""
+    """Format.conv_statistics (the formats table): where that measured faster (ONNX Runtime
+    fp32, OpenVINO bf16) each LayerNorm's map is centred by a C x C convolution (every one of
+    the tiny network's is at most CENTRE_BY_CONV_MAX_CHANNELS wide) and its variance is a
+    one-output-channel convolution; ReduceMean over the channels elsewhere (fp16 keeps its fp32
+    islands, found by that pattern); the restorer and the classifier file alike. The artifact
+    still passed its verification against torch."""
     from _export_nets import tiny_network
 
     from dcpt_sdk.export import export
@@ -150,19 +152,27 @@ def test_layernorm_statistics_form_follows_the_target(
     assert info.classifier_file is not None
     for name in (info.model_file, info.classifier_file):
         counts = _layernorm_statistics(tmp_path / "a" / name)
-        assert counts["channel ReduceMean"] == (0 if by_conv else counts["LayerNorm2d"] * 2)
-        assert counts["one-channel Conv"] == (counts["LayerNorm2d"] * 2 if by_conv else 0)
+        norms = counts["LayerNorm2d"]
+        assert norms > 0
+        # OpenVINO's converter fuses a ReduceMean LayerNorm into one MVN op (its two means).
+        by_reduction = counts["channel ReduceMean"] + 2 * counts["MVN"]
+        assert by_reduction == (0 if by_conv else norms * 2)
+        assert counts["one-channel Conv"] == (norms if by_conv else 0)
+        assert counts["centring Conv"] == (norms if by_conv else 0)
 
 
 def _layernorm_statistics(path: Path) -> dict[str, int]:
-    """Counts in an exported file: its LayerNorm2d modules (by the Sqrt each one holds), channel
-    ReduceMeans (axes [1]) and convolutions with one output channel."""
+    """Counts in an exported file: its LayerNorm2d modules (by the Sqrt each one holds, or the
+    MVN op OpenVINO fuses one into), channel ReduceMeans (axes [1]), MVN ops, convolutions with
+    one output channel, and centring convolutions (the ones whose output is squared, a
+    LayerNorm's centred map)."""
     if path.suffix == ".xml":
         import openvino as ov
 
         model = ov.Core().read_model(str(path))
         ops = list(model.get_ops())
         sqrt = sum(op.get_type_name() == "Sqrt" for op in ops)
+        mvn = sum(op.get_type_name() == "MVN" for op in ops)
         reduce = sum(
             op.get_type_name() == "ReduceMean"
             and list(op.input_value(1).get_node().get_vector()) == [1]
@@ -172,7 +182,18 @@ def _layernorm_statistics(path: Path) -> dict[str, int]:
             op.get_type_name() == "Convolution" and op.input(1).get_partial_shape()[0] == 1
             for op in ops
         )
-        return {"LayerNorm2d": sqrt, "channel ReduceMean": reduce, "one-channel Conv": conv}
+        centring = sum(
+            op.get_type_name() == "Power"
+            and op.input_value(0).get_node().get_type_name() == "Convolution"
+            for op in ops
+        )
+        return {
+            "LayerNorm2d": sqrt + mvn,
+            "channel ReduceMean": reduce,
+            "MVN": mvn,
+            "one-channel Conv": conv,
+            "centring Conv": centring,
+        }
     graph = onnx.load(str(path)).graph
     weights = {init.name: list(init.dims) for init in graph.initializer}
     constants = {
@@ -182,6 +203,8 @@ def _layernorm_statistics(path: Path) -> dict[str, int]:
         for attr in node.attribute
         for out in node.output
     }
+
+    producer = {out: node.op_type for node in graph.node for out in node.output}
 
     def out_channels(node: onnx.NodeProto) -> int | None:
         shape = weights.get(node.input[1]) or list(constants.get(node.input[1], ()))
@@ -196,7 +219,11 @@ def _layernorm_statistics(path: Path) -> dict[str, int]:
     return {
         "LayerNorm2d": sum(n.op_type == "Sqrt" for n in graph.node),
         "channel ReduceMean": sum(n.op_type == "ReduceMean" and axes(n) == [1] for n in graph.node),
+        "MVN": 0,
         "one-channel Conv": sum(n.op_type == "Conv" and out_channels(n) == 1 for n in graph.node),
+        "centring Conv": sum(
+            n.op_type == "Pow" and producer.get(n.input[0]) == "Conv" for n in graph.node
+        ),
     }
 
 
