@@ -7,12 +7,16 @@ The built-in default model at 512x512, batch 1, three forms of the same function
 - conv halves: each gate half by its own convolutions (archs/layers.conv_halves);
 - conv halves + export form: also each upsampler as one ConvTranspose: the export form
   (RestorationNetwork.use_export_form), what every exported artifact holds;
-- the export form + LayerNorm statistics by conv: also each LayerNorm2d's two channel means as
-  1x1 convolutions (layers.LayerNorm2d.conv_statistics), what export gives the targets in
-  the formats table's conv_statistics (the last table compares it with the form before, per round);
+- the export form + LayerNorm statistics by conv, mean subtracted: also each LayerNorm2d's two
+  channel means as 1x1 convolutions with one output channel (layers.LayerNorm2d.conv_statistics),
+  the mean map subtracted from the input;
+- the export form + LayerNorm statistics by conv: the same, but the maps of up to 32 channels
+  centred by one C x C convolution instead (LayerNorm2d.centre_by_conv), what export gives the
+  targets in the formats table's conv_statistics (the last tables compare each step with the
+  form before it, per round);
 
 each on torch fp32 channels_last (2 threads), OpenVINO bf16 and fp32 (static shape, LATENCY hint)
-and ONNX Runtime fp32 (2 threads). All sixteen calls alternate, round after round (this VM's speed drifts between runs), and each form's
+and ONNX Runtime fp32 (2 threads). All twenty calls alternate, round after round (this VM's speed drifts between runs), and each form's
 output is checked against the official one first. Run alone:
 
     DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_graph_forms.py -m slow
@@ -37,6 +41,7 @@ import pytest
 import torch
 from torch import nn
 
+from dcpt_sdk.archs.layers import LayerNorm2d
 from dcpt_sdk.archs.nafnet.network import NAFBlock
 from dcpt_sdk.export.inputs import sample_crops, to_batch
 from dcpt_sdk.formats import FORMATS
@@ -47,8 +52,16 @@ RESULTS = Path(__file__).parent / "results" / "graph_forms.md"
 SIDE = 512
 ROUNDS = 20
 EXPORT_FORM = "conv halves + export form"
+MEAN_SUBTRACTED = "export form + LayerNorm statistics by conv, mean subtracted"
 CONV_STATISTICS = "export form + LayerNorm statistics by conv"
-FORMS = ["official", "conv halves", EXPORT_FORM, CONV_STATISTICS]
+FORMS = ["official", "conv halves", EXPORT_FORM, MEAN_SUBTRACTED, CONV_STATISTICS]
+# The per-round comparisons: (what changes, the form before, the form after).
+STEPS = [
+    ("LayerNorm statistics by conv vs by ReduceMean", EXPORT_FORM, MEAN_SUBTRACTED),
+    ("centred by a C x C conv vs the mean subtracted (up to 32 channels)", MEAN_SUBTRACTED,
+     CONV_STATISTICS),
+    ("both steps together", EXPORT_FORM, CONV_STATISTICS),
+]  # fmt: skip
 
 
 def _forms() -> dict[str, nn.Module]:
@@ -64,10 +77,15 @@ def _forms() -> dict[str, nn.Module]:
     exported.use_export_form()  # what every artifact holds
     by_conv = copy.deepcopy(official)
     by_conv.use_export_form(conv_statistics=True)  # the formats table's conv_statistics targets
+    subtracted = copy.deepcopy(by_conv)
+    for module in subtracted.modules():
+        if isinstance(module, LayerNorm2d):
+            module.centre_by_conv = False
     return {
         "official": official,
         "conv halves": halves,
         EXPORT_FORM: exported,
+        MEAN_SUBTRACTED: subtracted,
         CONV_STATISTICS: by_conv,
     }
 
@@ -182,24 +200,23 @@ def _write(times: dict[tuple[str, str], list[float]]) -> None:
         lines.append(f"| {form} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"LayerNorm statistics by conv vs by ReduceMean (both the export form), per round "
-        f"({EXPORT_FORM} ms / {CONV_STATISTICS} ms): above 1 the convolutions are faster. "
-        "Export uses them for "
+        "Each step against the form before it, per round (before ms / after ms): above 1 the step "
+        "is faster. Export takes both for "
         + ", ".join(f"{f.name} {p}" for f in FORMATS for p in f.conv_statistics)
         + ".",
         "",
-        "| backend | median ratio | interquartile range |",
-        "|---|---|---|",
+        "| step | " + " | ".join(backends) + " |",
+        "|---|" + "---|" * len(backends),
     ]
-    for backend in backends:
-        ratios = [
-            a / b
-            for a, b in zip(
-                times[(EXPORT_FORM, backend)], times[(CONV_STATISTICS, backend)], strict=True
-            )
-        ]
-        low, _, high = statistics.quantiles(ratios, n=4)
-        lines.append(f"| {backend} | {statistics.median(ratios):.2f}x | {low:.2f}-{high:.2f} |")
+    for label, before, after in STEPS:
+        cells = []
+        for backend in backends:
+            pairs = zip(times[(before, backend)], times[(after, backend)], strict=True)
+            ratios = [a / b for a, b in pairs]
+            low, _, high = statistics.quantiles(ratios, n=4)
+            cells.append(f"{statistics.median(ratios):.2f}x ({low:.2f}-{high:.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Cells: median ratio (interquartile range)."]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     RESULTS.with_suffix(".json").write_text(
