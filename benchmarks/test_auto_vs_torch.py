@@ -50,7 +50,7 @@ from dcpt_sdk.user_cache import cpu_name
 WRITE_RESULTS = os.environ.get("DCPT_WRITE_RESULTS") == "1"
 RESULTS = Path(__file__).parent / "results" / "auto_vs_torch.md"
 SIDE = 512
-ROUNDS = 15
+ROUNDS = 25
 PAUSE_S = 0.2  # before each call: the other runtime's threads stop spinning
 
 

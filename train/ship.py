@@ -125,7 +125,8 @@ def _card(name: str, model: torch.nn.Module, file: Path, runs: Path) -> str:
     for title, table, command in (
         ("Quality on held-out photos", "quality.md", "make quality"),
         (
-            "CPU latency (all backends and the auto choice, one run, quiet machine)",
+            "CPU latency (all backends and the auto choice, one run, nothing else of this project "
+            "running)",
             "backend_speed.md",
             "DCPT_WRITE_RESULTS=1 .venv/bin/pytest benchmarks/test_backend_speed.py -m 'slow or not slow'",
         ),

@@ -37,9 +37,10 @@ class LayerNorm2d(nn.Module):
     I - 1/C) instead of subtracting the mean map from it: OpenVINO runs
     that subtraction, a one-channel map broadcast over the channels, as its own elementwise pass
     over the full-resolution map, slower than the small convolution (the default model's 16- and
-    32-channel levels; OpenVINO bf16 1.085x per round, interquartile 1.02-1.15, ONNX Runtime fp32
-    unchanged, 1.03x). Wider maps keep the subtraction: the C x C convolution's FLOPs grow with C
-    and at 64 and 128 channels cost more than they save.
+    32-channel levels; OpenVINO bf16 1.04x per round in benchmarks/results/graph_forms.md,
+    interquartile 0.98-1.13, and 1.085x, 1.02-1.15, in a run of the two forms alone; ONNX Runtime
+    fp32 unchanged within noise). Wider maps keep the subtraction: the C x C convolution's FLOPs
+    grow with C, and centring every level measured no faster than centring up to 32 channels.
     """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
