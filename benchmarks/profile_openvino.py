@@ -6,7 +6,8 @@ ways: by operation type, by the kernel OpenVINO chose (exec_type, e.g. jit_avx51
 ref_any), and by the resolution of the node's output (the network's levels: 512 is the
 full-resolution level, 32 the middle blocks, 1 the channel attention's pooled vectors). Per level
 it also counts the convolutions' FLOPs from their weight shapes and gives their GFLOP/s against
-this machine's peak, a 2048x2048 torch matmul in the same precision timed in the same run
+this machine's peak, a 2048x2048 torch matmul (fp32 for fp32, bf16 otherwise, as in
+backend_speed) timed in the same run
 (benchmarks/machine_peak.py): the table that says which levels run near the peak and which do
 not, and which of their ops do no counted arithmetic at all (LayerNorm statistics, gates,
 reorders).
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import collections
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profile_openvino.md"
-_PEAK_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,11 @@ class NodeShape:
 
     def flops(self, node_type: str) -> float:
         """Multiply-adds x 2 of a (group/transposed) convolution, 0 for any other op."""
-        size = float(np.prod(self.weights)) if self.weights else 0.0
-        if not self.side:
+        if not self.side or not self.weights:
             return 0.0
-        if node_type == "Convolution" and len(self.weights) == 4:  # [O, I, kh, kw]
-            return 2.0 * size * self.out[2] * self.out[3]
-        if node_type == "GroupConvolution" and len(self.weights) == 5:  # [G, O/G, I/G, kh, kw]
+        size = float(np.prod(self.weights))  # one multiply-add per weight and pixel
+        # Weights [O, I, kh, kw] (dense) or [G, O/G, I/G, kh, kw] (grouped): per output pixel.
+        if node_type in ("Convolution", "GroupConvolution"):
             return 2.0 * size * self.out[2] * self.out[3]
         if node_type == "ConvolutionBackpropData" and len(self.first) == 4:  # [I, O, kh, kw]
             return 2.0 * size * self.first[2] * self.first[3]  # per input pixel
@@ -94,18 +92,6 @@ def _node_shape(op: Any) -> NodeShape:
         )
     except RuntimeError:  # a node without ports: nothing to report
         return _NO_SHAPE
-
-
-def _peak(precision: str) -> float:
-    """Best GFLOP/s of a few 2048x2048 matmuls in ``precision`` (bf16 for bf16, else fp32)."""
-    a, b = machine_peak.operands("bf16" if precision == "bf16" else "fp32")
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(_PEAK_SAMPLES):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
-    return machine_peak.gflop_per_s(best)
 
 
 def main() -> int:
@@ -144,7 +130,9 @@ def main() -> int:
         request = compiled.create_infer_request()
         x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
         request.infer({0: x})  # warm-up
-        peak_before = _peak(args.precision)
+        # The peak a precision is compared with, as in backend_speed: bf16 for bf16 and int8.
+        peak_precision = "fp32" if args.precision == "fp32" else "bf16"
+        peak_before = machine_peak.best_gflop_per_s(peak_precision)
         by_type: collections.Counter[str] = collections.Counter()
         by_kernel: collections.Counter[str] = collections.Counter()
         by_level: collections.Counter[tuple[int, str]] = collections.Counter()
@@ -163,13 +151,13 @@ def main() -> int:
                 by_kernel[f"{node.node_type} / {node.exec_type}"] += ms
                 shape = shapes.get(node.node_name, _NO_SHAPE)
                 by_level[(shape.side, shape.category(node.node_type))] += ms
-        peak = max(peak_before, _peak(args.precision))
+        peak = max(peak_before, machine_peak.best_gflop_per_s(peak_precision))
     text = _report(
         args, spec_of(network).name or args.model, cpu_name(), ov.__version__, total_ms / args.runs,
         {k: v / args.runs for k, v in by_type.items()},
         {k: v / args.runs for k, v in by_kernel.items()},
         {k: v / args.runs for k, v in by_level.items()},
-        flops_by_level, peak, flops_at(network, args.size),
+        flops_by_level, peak, peak_precision, flops_at(network, args.size),
     )  # fmt: skip
     print(text)
     if args.write:
@@ -188,11 +176,11 @@ def _report(
     by_level: dict[tuple[int, str], float],
     flops_by_level: dict[tuple[int, str], float],
     peak: float,
+    peak_precision: str,
     model_flops: float,
 ) -> str:
     summed = sum(by_type.values())
     total_flops = sum(flops_by_level.values())
-    peak_name = "bf16" if args.precision == "bf16" else "fp32"
     lines = [
         f"# OpenVINO per-op profile: {model_name}, {args.precision}, "
         f"{args.size}x{args.size}, static shape",
@@ -201,7 +189,7 @@ def _report(
         f"{latency_ms:.1f} ms, nodes' summed real time {summed:.1f} ms. The model's FLOPs "
         f"(torch.utils.flop_counter) {model_flops / 1e9:.1f} GFLOP, the exported graph's "
         f"convolutions' {total_flops / 1e9:.1f} (the export form adds the LayerNorm statistics "
-        f"convolutions); {peak_name} peak in this run {peak:.0f} GFLOP/s (2048x2048 torch "
+        f"convolutions); {peak_precision} peak in this run {peak:.0f} GFLOP/s (2048x2048 torch "
         f"matmul): 40% of it is {model_flops / (0.4 * peak * 1e6):.0f} ms per image, "
         f"{model_flops / (latency_ms * 1e6) / peak:.0%} is this run's latency.",
         "Command: `.venv/bin/python benchmarks/profile_openvino.py "

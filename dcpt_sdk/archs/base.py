@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from dcpt_sdk.archs.layers import CENTRE_BY_CONV_MAX_CHANNELS, LayerNorm2d
+from dcpt_sdk.archs.layers import LayerNorm2d
 
 StateDict = Mapping[str, torch.Tensor]
 ArchKind = Literal["restorer", "classifier"]
@@ -76,19 +76,16 @@ class RestorationNetwork(nn.Module):
         and Restormer's gates then compute each channel half with its own convolutions
         (layers.conv_halves) and NAFNet's upsamplers become one transposed convolution.
         ``conv_statistics`` also has every LayerNorm2d take its channel statistics as 1x1
-        convolutions, centring the maps of up to CENTRE_BY_CONV_MAX_CHANNELS channels by one
-        C x C convolution (faster on some runtimes and precisions only, so export() decides it
-        per target). export() calls it on its own copy of the network; training and the torch
+        convolutions, the maps of up to 32 channels centred by one C x C convolution
+        (LayerNorm2d.use_conv_statistics; faster on some runtimes and precisions only, so
+        export() decides it per target). export() calls it on its own copy of the network; training and the torch
         backend keep the official form (benchmarks/results/graph_forms.md: the export form is
         1.3-1.5x faster on OpenVINO bf16 and 1.1-1.3x on ONNX Runtime, and no faster on torch)."""
         for module in self.modules():
             if isinstance(getattr(module, "export_form", None), bool):
                 setattr(module, "export_form", True)  # noqa: B010 (nn.Module's typed setattr)
             if isinstance(module, LayerNorm2d):
-                module.conv_statistics = conv_statistics
-                module.centre_by_conv = (
-                    conv_statistics and module.channels <= CENTRE_BY_CONV_MAX_CHANNELS
-                )
+                module.use_conv_statistics(conv_statistics)
 
 
 @dataclass(frozen=True)

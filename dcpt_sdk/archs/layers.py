@@ -32,7 +32,7 @@ class LayerNorm2d(nn.Module):
     chooses it per target (Format.conv_statistics in dcpt_sdk/formats.py,
     benchmarks/results/graph_forms.md).
 
-    ``centre_by_conv`` (set with it by use_export_form on maps of at most
+    ``centre_by_conv`` (set with it by :meth:`use_conv_statistics` on maps of at most
     CENTRE_BY_CONV_MAX_CHANNELS channels) centres the map by one C x C 1x1 convolution (weight
     I - 1/C) instead of subtracting the mean map from it: OpenVINO runs
     that subtraction, a one-channel map broadcast over the channels, as its own elementwise pass
@@ -51,6 +51,12 @@ class LayerNorm2d(nn.Module):
         self.channels = channels
         self.conv_statistics = False
         self.centre_by_conv = False
+
+    def use_conv_statistics(self, enabled: bool) -> None:
+        """The export form's statistics (``enabled``) or the official reductions: sets
+        ``conv_statistics`` and, on maps of up to CENTRE_BY_CONV_MAX_CHANNELS, ``centre_by_conv``."""
+        self.conv_statistics = enabled
+        self.centre_by_conv = enabled and self.channels <= CENTRE_BY_CONV_MAX_CHANNELS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         centred = self._centred(x)
